@@ -1,0 +1,1 @@
+"""The ``starmd`` command line (thin: parse, build a spec, call the library, print)."""
