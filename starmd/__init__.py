@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     # errors
     "StarMDError": "starmd.errors", "InputError": "starmd.errors", "SpecError": "starmd.errors",
-    "CheckpointError": "starmd.errors", "RolloutError": "starmd.errors",
+    "CheckpointError": "starmd.errors", "RolloutError": "starmd.errors", "TrainingError": "starmd.errors",
     # specs
     "ModelSpec": "starmd.core.specs", "FrameIPASpec": "starmd.core.specs", "E3nnGraphSpec": "starmd.core.specs",
     "DiffusionSpec": "starmd.core.specs", "ContextNoiseSpec": "starmd.core.specs", "LossSpec": "starmd.core.specs",

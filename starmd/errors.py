@@ -29,3 +29,10 @@ class RolloutError(StarMDError):
 
 
 __all__ = ["StarMDError", "InputError", "SpecError", "CheckpointError", "RolloutError"]
+
+
+class TrainingError(StarMDError):
+    """Training had to stop (e.g. too many non-finite steps in a row)."""
+
+
+__all__ += ["TrainingError"]
