@@ -236,19 +236,54 @@ class EvaluationSpec(Spec):
 
 # ---------------------------------------------------------------------------- simulation
 class SimulateSpec(Spec):
-    """Reference MD with OpenMM (implicit solvent by default)."""
+    """Reference MD with OpenMM (implicit solvent by default), see ``starmd.core.simulate``.
 
-    forcefield: list[str] = Field(default_factory=lambda: ["amber14-all.xml", "implicit/gbn2.xml"])
+    Time fields carry their unit in the name (ps, ns, fs). The default integrator is Langevin
+    (middle scheme) at 4 fs with hydrogen-mass repartitioning (heavy-atom mass moved onto bonded
+    hydrogens until each hydrogen weighs ``hydrogen_mass_amu``) and constrained X–H bonds: the
+    equilibrium distribution is unchanged, kinetics are slightly perturbed. Set
+    ``step_fs=2, hydrogen_mass_amu=null`` for plain masses.
+    """
+
+    forcefield: list[str] = Field(default_factory=lambda: ["amber14-all.xml", "implicit/gbn2.xml"],
+                                  description="OpenMM force-field files; implicit solvent or vacuum (no explicit water)")
     temperature_k: float = Field(300.0, gt=0)
     friction_per_ps: float = Field(1.0, gt=0)
-    step_fs: float = Field(2.0, gt=0)
-    save_ps: float = Field(10.0, gt=0)
-    length_ns: float = Field(1.0, gt=0)
-    equilibration_ps: float = Field(100.0, ge=0)
+    step_fs: float = Field(4.0, gt=0, le=5.0)
+    hydrogen_mass_amu: float | None = Field(3.0, gt=1.0, le=5.0, description="HMR target hydrogen mass (null: no repartitioning)")
+    constraints: Literal["none", "hbonds", "allbonds", "hangles"] = "hbonds"
+    save_ps: float = Field(10.0, gt=0, description="interval between saved frames")
+    length_ns: float = Field(1.0, gt=0, description="production length per replica")
+    equilibration_ps: float = Field(100.0, ge=0, description="unsaved MD after minimisation, per replica")
+    minimize_iterations: int = Field(0, ge=0, description="energy-minimisation iterations (0: until converged)")
     replicas: int = Field(2, ge=1)
     platform: Literal["auto", "CPU", "CUDA", "OpenCL", "Reference"] = "auto"
-    seed: int = 0
-    chunk_ps: float = Field(1000.0, gt=0, description="resume granularity")
+    cpu_threads: int | None = Field(None, ge=1, description="threads of the CPU platform (null: OpenMM's default, all cores)")
+    seed: int = Field(0, ge=0, description="replica r uses seeds derived from (seed, r)")
+    chunk_ps: float = Field(1000.0, gt=0, description="resume granularity: state and frames are saved every chunk")
+    phi_deg: float | None = Field(None, description="backbone φ for a built peptide (null with psi_deg: fully extended)")
+    psi_deg: float | None = Field(None, description="backbone ψ for a built peptide")
+    ph: float = Field(7.0, description="protonation pH for added hydrogens (termini are charged)")
+
+    @model_validator(mode="after")
+    def _check(self) -> SimulateSpec:
+        def multiple(a: float, b: float) -> bool:
+            k = a / b
+            return abs(k - round(k)) < 1e-6 and round(k) >= 1
+
+        if not multiple(self.save_ps * 1000.0, self.step_fs):
+            raise ValueError(f"save_ps ({self.save_ps}) must be a whole number of steps of {self.step_fs} fs")
+        if not multiple(self.chunk_ps, self.save_ps):
+            raise ValueError(f"chunk_ps ({self.chunk_ps}) must be a whole number of save_ps ({self.save_ps})")
+        if not multiple(self.length_ns * 1000.0, self.save_ps):
+            raise ValueError(f"length_ns ({self.length_ns}) must be a whole number of save_ps ({self.save_ps} ps)")
+        if self.step_fs > 2.5 and (self.hydrogen_mass_amu is None or self.hydrogen_mass_amu < 2.0 or self.constraints == "none"):
+            raise ValueError(f"step_fs {self.step_fs} > 2.5 needs hydrogen_mass_amu ≥ 2 and constraints on X–H bonds")
+        if (self.phi_deg is None) != (self.psi_deg is None):
+            raise ValueError("phi_deg and psi_deg go together (both null: extended)")
+        if not self.forcefield:
+            raise ValueError("forcefield needs at least one file")
+        return self
 
 
 # ---------------------------------------------------------------------------- ablation
