@@ -42,6 +42,7 @@ import re
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,12 +146,16 @@ def build_peptide(sequence: str, phi_deg: float | None = None, psi_deg: float | 
     from pdbfixer import PDBFixer
 
     seq = check_sequence(sequence)
-    if phi_deg is None:
-        structure = PeptideBuilder.make_extended_structure(seq)
-    else:
-        n = len(seq) - 1
-        structure = PeptideBuilder.make_structure(seq, [float(phi_deg)] * n, [float(psi_deg)] * n)
-    PeptideBuilder.add_terminal_OXT(structure)
+    with warnings.catch_warnings():  # Bio.PDB warns on a 0/0 angle while placing the first residue
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if phi_deg is None:
+            structure = PeptideBuilder.make_extended_structure(seq)
+        else:
+            n = len(seq) - 1
+            structure = PeptideBuilder.make_structure(seq, [float(phi_deg)] * n, [float(psi_deg)] * n)
+        PeptideBuilder.add_terminal_OXT(structure)
+    if not all(np.isfinite(a.coord).all() for a in structure.get_atoms()):
+        raise InputError(f"sequence {seq}: PeptideBuilder produced non-finite coordinates")
     buf = io.StringIO()
     writer = PDBIO()
     writer.set_structure(structure)
