@@ -44,7 +44,7 @@ def test_files_readable_by_mdtraj(run):
         np.testing.assert_allclose(traj.time, [1, 2, 3, 4], atol=1e-4)  # ps after equilibration
         ca = traj.atom_slice(traj.topology.select("name CA")).xyz * 10.0  # Å
         bonds = np.linalg.norm(np.diff(ca, axis=1), axis=-1)
-        assert np.all((bonds > 2.7) & (bonds < 4.0))  # intact chain (Å; 2.9 for a cis proline)
+        assert np.all((bonds > 2.7) & (bonds < 4.3))  # intact chain (Å; ~2.9 for a cis proline, ~3.8 trans)
     r1 = md.load(str(out / "AGPF" / "AGPF_R1.xtc"), top=str(out / "AGPF" / "AGPF.pdb"))
     r2 = md.load(str(out / "AGPF" / "AGPF_R2.xtc"), top=str(out / "AGPF" / "AGPF.pdb"))
     assert not np.allclose(r1.xyz, r2.xyz)  # independent replicas
