@@ -435,8 +435,6 @@ def simulate(
     Returns:
         :class:`SimulationResult`. Raises :class:`~starmd.errors.StarMDError` subclasses on bad input.
     """
-    import openmm
-
     if (sequence is None) == (pdb is None):
         raise InputError("give exactly one of a sequence or a pdb file")
     if split not in ("train", "test"):
@@ -448,6 +446,8 @@ def simulate(
         source = f"sequence {seq}"
     else:
         seq = None
+        if not Path(pdb).is_file():
+            raise InputError(f"{pdb}: no such structure file")
         name = name or Path(pdb).stem
         source = str(pdb)
     if not _NAME_RE.match(name):
@@ -464,7 +464,23 @@ def simulate(
     steps_per_frame = _steps(spec.save_ps, spec.step_fs)
     input_desc = {"sequence": seq} if seq else {"pdb": str(Path(pdb).resolve())}
 
+    fresh = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
+    try:
+        return _simulate_locked(
+            seq=seq, pdb=pdb, out=out, name=name, spec=spec, split=split, progress=progress, on_chunk=on_chunk,
+            source=source, folder=folder, work=work, top_path=top_path, prov_path=prov_path, final=final,
+            n_frames=n_frames, frames_per_chunk=frames_per_chunk, steps_per_frame=steps_per_frame, input_desc=input_desc)
+    except BaseException:
+        if fresh and {q.name for q in folder.iterdir()} <= {".lock"}:  # failed before writing anything
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _simulate_locked(*, seq, pdb, out, name, spec, split, progress, on_chunk, source, folder, work, top_path, prov_path,
+                     final, n_frames, frames_per_chunk, steps_per_frame, input_desc) -> SimulationResult:
+    import openmm
+
     with _lock(folder / ".lock"):
         # the physics of an earlier run here must match (length/replicas/platform may change)
         if prov_path.exists():

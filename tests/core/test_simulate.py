@@ -147,6 +147,7 @@ def test_bad_inputs(tmp_path):
     bad.write_text("this is not a PDB file\n")
     with pytest.raises(StarMDError, match="bad.pdb"):
         simulate(pdb=bad, out=tmp_path / "o", overrides=FAST, length_ns=0.002)
+    assert not (tmp_path / "missing").exists() and not (tmp_path / "o" / "bad").exists()  # no debris
     with pytest.raises(InputError, match="exactly one"):
         simulate("AAAA", pdb=bad, out=tmp_path)
     with pytest.raises(SpecError, match="chunk_ps"):
