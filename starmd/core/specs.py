@@ -231,6 +231,9 @@ class EvaluationSpec(Spec):
     break_distance: float = Field(4.19, gt=0, description="Å, consecutive Cα")
     rama_outlier_max: float = Field(0.0412, ge=0, le=1)
     rotamer_outlier_max: float = Field(0.0705, ge=0, le=1)
+    n_pcs_kinetic: int = Field(10, ge=1, description="reference PCs used as features for tICA, VAMP-2 and the MSM")
+    tica_min_pairs: int = Field(30, ge=1, description="valid frame pairs needed at the tICA lag")
+    max_pairwise_frames: int = Field(500, ge=2, description="frames (evenly strided) used for pairwise-RMSD distributions")
     seed: int = 0
 
 
