@@ -80,6 +80,9 @@ class ModelSpec(Spec):
     precomputed_pair_dim: int | None = None
     max_relpos: int = Field(32, ge=1, description="relative sequence positions are clipped to ±max_relpos")
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    num_rbf: int = Field(16, ge=2, description="radial basis functions of Cβ distances in the pair features")
+    max_distance: float = Field(20.0, gt=0, description="Å; the last radial basis centre of the pair features")
+    trans_scale: float = Field(10.0, gt=0, description="Å per unit of a raw translation output (rigid updates)")
 
     @model_validator(mode="after")
     def _check(self) -> ModelSpec:
