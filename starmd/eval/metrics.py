@@ -443,7 +443,7 @@ def msm_implied_timescales(ref_feat: np.ndarray, gen_feat: np.ndarray, tica_lag_
         g = [t * dt_gen_ns for t in _msm_timescales(dg, lg, n_timescales)]
         ref_its.append(_list(r))
         gen_its.append(_list(g))
-        logs += [abs(math.log(b / a)) for a, b in zip(r, g) if a > 0 and b > 0 and math.isfinite(a) and math.isfinite(b)]
+        logs += [abs(math.log(b / a)) for a, b in zip(r, g, strict=False) if a > 0 and b > 0 and math.isfinite(a) and math.isfinite(b)]
     return {"lags_ns": _list(lags_ns), "n_clusters": int(n_clusters), "reference": ref_its, "generated": gen_its,
             "deviation": _f(np.mean(logs)) if logs else None}
 

@@ -91,7 +91,7 @@ def _check_same_protein(ref: md.Trajectory, other: md.Trajectory, ref_name: str,
         raise StarMDError(f"{name}: {no} residues, but the reference {ref_name} has {nr}")
     sr, so = _sequence(ref), _sequence(other)
     if sr != so:
-        k = next(i for i, (a, b) in enumerate(zip(sr, so)) if a != b)
+        k = next(i for i, (a, b) in enumerate(zip(sr, so, strict=False)) if a != b)
         raise StarMDError(f"{name}: sequence differs from the reference {ref_name} at residue {k + 1} ({so[k]} vs {sr[k]})")
 
 
@@ -160,28 +160,29 @@ def compare(ref: _Reference, traj: md.Trajectory, dt_ns: float, tica_lag_ns: flo
     }
     out["summary"] = {
         "jsd": out["distribution"]["jsd"], "recall": out["distribution"]["recall"],
-        "tica": out["tica"]["correlation"], "rmsd_lag_dev": out["rmsd_lag"]["deviation"],
+        "tica_corr": out["tica"]["correlation"], "rmsd_lag_dev": out["rmsd_lag"]["deviation"],
         "autocorr_dev": out["autocorrelation"]["deviation"], "vamp2_dev": out["vamp2"]["deviation"],
         "rmsf_r": out["rmsf"]["pearson"], "pairwise_rmsd_w": out["pairwise_rmsd"]["wasserstein"],
-        "msm_dev": out["msm"]["deviation"], "ca_percent": out["validity"]["ca_percent"],
-        "aa_percent": out["validity"]["aa_percent"], "ca_aa_percent": out["validity"]["ca_aa_percent"],
+        "msm_dev": out["msm"]["deviation"], "ca_valid": out["validity"]["ca_percent"],
+        "aa_valid": out["validity"]["aa_percent"], "ca_aa_valid": out["validity"]["ca_aa_percent"],
     }
+    out.update(out["summary"])  # headline numbers also at the row's top level
     out["_proj"], out["_ca"] = proj, ca  # for figures; removed before writing
     return out
 
 
 # ---------------------------------------------------------------------------- output
 
-COLUMNS = [("jsd", "JSD↓"), ("recall", "Rec↑"), ("tica", "tICA"), ("rmsd_lag_dev", "RMSD-lag dev↓ (Å)"),
+COLUMNS = [("jsd", "JSD↓"), ("recall", "Rec↑"), ("tica_corr", "tICA"), ("rmsd_lag_dev", "RMSD-lag dev↓ (Å)"),
            ("autocorr_dev", "AutoCor dev↓"), ("vamp2_dev", "VAMP-2 dev↓"), ("rmsf_r", "RMSF r↑"),
-           ("pairwise_rmsd_w", "pair-RMSD W↓ (Å)"), ("msm_dev", "MSM dev↓"), ("ca_percent", "CA%↑"),
-           ("aa_percent", "AA%↑"), ("ca_aa_percent", "CA+AA%↑")]
+           ("pairwise_rmsd_w", "pair-RMSD W↓ (Å)"), ("msm_dev", "MSM dev↓"), ("ca_valid", "CA%↑"),
+           ("aa_valid", "AA%↑"), ("ca_aa_valid", "CA+AA%↑")]
 
 
 def _fmt(v, key: str = "") -> str:
     if v is None:
         return "–"
-    return f"{v:.2f}" if key.endswith("percent") else f"{v:.3f}"
+    return f"{v:.2f}" if key.endswith("valid") else f"{v:.3f}"
 
 
 def _atomic_write(path: Path, data: str | bytes) -> None:
@@ -242,7 +243,7 @@ def _figures(out: Path, ref: _Reference, rows: dict, ref_traj: md.Trajectory, ti
     lo = np.min([p[:, :2].min(0) for _, p in sets], 0)
     hi = np.max([p[:, :2].max(0) for _, p in sets], 0)
     fig, axes = plt.subplots(1, len(sets), figsize=(4 * len(sets), 3.6), squeeze=False)
-    for ax, (name, p) in zip(axes[0], sets):
+    for ax, (name, p) in zip(axes[0], sets, strict=False):
         h, ex, ey = np.histogram2d(p[:, 0], p[:, 1], bins=30, range=[[lo[0], hi[0]], [lo[1], hi[1]]])
         with np.errstate(divide="ignore"):
             f = -np.log(h / h.sum())
@@ -254,7 +255,7 @@ def _figures(out: Path, ref: _Reference, rows: dict, ref_traj: md.Trajectory, ti
     # tICA projections
     projs = M.tica_projections(ref.kin, [rows[n]["_proj"][:, : ref.spec.n_pcs_kinetic] for n in md_rows], tica_lag_frames)
     fig, axes = plt.subplots(1, len(projs), figsize=(4 * len(projs), 3.6), squeeze=False)
-    for ax, name, p in zip(axes[0], ["reference", *md_rows], projs):
+    for ax, name, p in zip(axes[0], ["reference", *md_rows], projs, strict=False):
         if p.shape[1] >= 2:
             ax.scatter(p[:, 0], p[:, 1], s=3, c=np.arange(len(p)), cmap="plasma")
             ax.set(ylabel="tIC2")
@@ -291,16 +292,16 @@ def _figures(out: Path, ref: _Reference, rows: dict, ref_traj: md.Trajectory, ti
         its = src["reference"] if n == "reference" else rows[n]["msm"]["generated"]
         lags = src["lags_ns"]
         for k in range(max((len(t) for t in its), default=0)):
-            pts = [(lag, t[k]) for lag, t in zip(lags, its) if len(t) > k and t[k] is not None]
+            pts = [(lag, t[k]) for lag, t in zip(lags, its, strict=False) if len(t) > k and t[k] is not None]
             if pts:
-                ax.plot(*zip(*pts), "-o", ms=3, color=style, label=n if k == 0 else None)
+                ax.plot(*zip(*pts, strict=False), "-o", ms=3, color=style, label=n if k == 0 else None)
     ax.set(xlabel="lag (ns)", ylabel="implied timescale (ns)", yscale="log")
     ax.legend(fontsize=7)
     save(fig, "implied_timescales.png")
     # Ramachandran
     sets = [("reference", ref_traj)] + [(n, rows[n]["_traj"]) for n in md_rows]
     fig, axes = plt.subplots(1, len(sets), figsize=(4 * len(sets), 4), squeeze=False)
-    for ax, (name, t) in zip(axes[0], sets):
+    for ax, (name, t) in zip(axes[0], sets, strict=False):
         r = ramachandran(t)
         ax.scatter(r["phi"].ravel(), r["psi"].ravel(), s=1, alpha=0.4)
         for a, b, c, d in RAMA_REGIONS["general"]:
@@ -315,7 +316,7 @@ def _figures(out: Path, ref: _Reference, rows: dict, ref_traj: md.Trajectory, ti
 
 def evaluate(reference, generated, topology=None, oracle=None, out=None, spec: EvaluationSpec | None = None,
              generated_topology=None, oracle_topology=None, dt_ns: float | None = None,
-             generated_dt_ns: float | None = None, baselines: bool = True, figures: bool = True) -> dict:
+             generated_dt_ns: float | None = None, baselines: bool = True, make_figures: bool = True) -> dict:
     """Evaluate ``generated`` against ``reference`` (and ``oracle``, a second reference replica).
 
     reference, generated, oracle: trajectory paths (read with ``topology``; ``generated_topology`` /
@@ -325,8 +326,12 @@ def evaluate(reference, generated, topology=None, oracle=None, out=None, spec: E
     oracle uses the reference's). out: folder for ``report.json``, ``report.md`` and
     ``figures/*.png`` (written atomically); None writes nothing.
 
+    baselines: add the ``static`` and ``random_walk`` rows. make_figures: write PNGs (needs ``out``).
+
     Returns the report dict (JSON-serialisable): ``inputs``, ``settings``, ``summary`` (one row of
-    headline numbers per compared trajectory), ``rows`` (every number), ``reference_validity``,
+    headline numbers per compared trajectory: jsd, recall, tica_corr, rmsd_lag_dev, autocorr_dev,
+    vamp2_dev, rmsf_r, pairwise_rmsd_w, msm_dev, ca_valid, aa_valid, ca_aa_valid — the last three in
+    percent of frames), ``rows`` (the same headline keys plus every detailed number), ``reference_validity``,
     ``notes``, ``figures``. Raises StarMDError (one line) on unusable or mismatched input.
     """
     spec = spec or EvaluationSpec()
@@ -392,8 +397,8 @@ def evaluate(reference, generated, topology=None, oracle=None, out=None, spec: E
         f"with per-axis σ = {step:.3f} Å per frame (matched to the reference's mean per-frame Cα displacement); "
         f"both with {gen_t.n_frames} frames at {dt_gen:g} ns/frame.",
     ]
-    summary = {"reference": {"tica": ref_tica, "ca_percent": ref_validity["ca_percent"],
-                             "aa_percent": ref_validity["aa_percent"], "ca_aa_percent": ref_validity["ca_aa_percent"]}}
+    summary = {"reference": {"tica_corr": ref_tica, "ca_valid": ref_validity["ca_percent"],
+                             "aa_valid": ref_validity["aa_percent"], "ca_aa_valid": ref_validity["ca_aa_percent"]}}
     summary.update({name: r["summary"] for name, r in rows.items()})
     info = lambda t, x, dt, what: {"source": src(x, what), "n_frames": int(t.n_frames), "dt_ns": dt,  # noqa: E731
                                    "n_residues": int(t.topology.n_residues), "n_atoms": int(t.n_atoms)}
@@ -413,7 +418,7 @@ def evaluate(reference, generated, topology=None, oracle=None, out=None, spec: E
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        if figures:
+        if make_figures:
             report["figures"] = _figures(out, ref, rows, ref_t, M.lag_to_frames(tica_lag, dt_ref))
         _atomic_write(out / "report.json", json.dumps(report, indent=1, allow_nan=False))
         _atomic_write(out / "report.md", markdown(report))

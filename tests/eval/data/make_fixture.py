@@ -22,8 +22,8 @@ import openmm.app as app
 import openmm.unit as u
 import PeptideBuilder
 from Bio.PDB import PDBIO
-from PeptideBuilder import Geometry
 from pdbfixer import PDBFixer
+from PeptideBuilder import Geometry
 
 SEQUENCE = "AFGPLK"
 N_FRAMES = 200
