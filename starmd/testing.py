@@ -87,7 +87,7 @@ def assert_se3_equivariant(
         out_leaves = list(_leaves(out))
         if [p for p, _ in out_leaves] != [p for p, _ in ref_leaves]:
             raise AssertionError("fn returned differently structured outputs for transformed inputs")
-        for (path, a), (_, b) in zip(ref_leaves, out_leaves):
+        for (path, a), (_, b) in zip(ref_leaves, out_leaves, strict=True):
             if isinstance(a, Rigid):
                 expect = _transform(g, a)
                 er = (b.rots - expect.rots).abs().max().item() if a.rots.numel() else 0.0

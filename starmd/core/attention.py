@@ -327,7 +327,7 @@ class KVCache:
         """The cached ``(k, v)`` per slot, or None when nothing is cached yet."""
         if not self.keys:
             return None
-        return list(zip(self.keys, self.values))
+        return list(zip(self.keys, self.values, strict=True))
 
     def append(self, new_kv: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
         """Store one finished frame's keys/values (each [B, H, 1, N, d]) and advance the frame index."""
@@ -337,8 +337,8 @@ class KVCache:
             self.keys = [k.detach() for k, _ in new_kv]
             self.values = [v.detach() for _, v in new_kv]
         else:
-            self.keys = [torch.cat([old, k.detach()], dim=2) for old, (k, _) in zip(self.keys, new_kv)]
-            self.values = [torch.cat([old, v.detach()], dim=2) for old, (_, v) in zip(self.values, new_kv)]
+            self.keys = [torch.cat([old, k.detach()], dim=2) for old, (k, _) in zip(self.keys, new_kv, strict=True)]
+            self.values = [torch.cat([old, v.detach()], dim=2) for old, (_, v) in zip(self.values, new_kv, strict=True)]
         self.frame_index = torch.cat([self.frame_index.to(self.keys[0].device),
                                       torch.tensor([self.next_frame], dtype=torch.long, device=self.keys[0].device)])
         self.next_frame += 1

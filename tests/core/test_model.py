@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import time
 
@@ -35,7 +36,15 @@ def float64_default():
         torch.set_default_dtype(old)
 
 
-def make_model(backend="frame_ipa", attention="joint", dtype=torch.float64, **kw):
+@functools.cache
+def _cached_model(backend, attention):
+    return make_model(backend, attention, cache=False)
+
+
+def make_model(backend="frame_ipa", attention="joint", dtype=torch.float64, cache=True, **kw):
+    """A tiny model (seeded weights); float64 eval models are shared between tests (e3nn builds are slow)."""
+    if cache and dtype == torch.float64 and not kw:
+        return _cached_model(backend, attention)
     torch.manual_seed(0)
     spec = ModelSpec.tiny(backend=BACKENDS[backend], attention=attention, **kw)
     with float64_default():
@@ -82,7 +91,7 @@ def test_model_is_se3_equivariant(backend, attention, n, l, seed):
         cond = model.condition(x["aatype"], x["residue_index"], x["mask"], init)
         return model.denoise(cond, noisy, clean, x["t"], x["dt"], x["tau"])
 
-    errs = assert_se3_equivariant(fn, [x["noisy"], x["clean"], x["init"]], atol=1e-6, trials=2, generator=x["gen"])
+    errs = assert_se3_equivariant(fn, [x["noisy"], x["clean"], x["init"]], atol=1e-6, trials=1, generator=x["gen"])
     assert max(errs.values()) < 1e-6
 
 

@@ -1,0 +1,87 @@
+"""Space×time attention pieces: block-causal visibility, 2D RoPE, KV cache bookkeeping, masks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from starmd.core.attention import KVCache, Rotary2D, SpaceTimeLayer, TokenLayout, frame_visibility
+
+
+def test_block_causal_visibility_of_clean_plus_noisy_copies():
+    l = 3
+    f = torch.arange(l)
+    frames = torch.cat([f, f])
+    noisy = torch.tensor([False] * l + [True] * l)
+    vis = frame_visibility(frames, noisy, frames, noisy).int()
+    expected = torch.tensor([
+        # clean 0 1 2 | noisy 0 1 2
+        [1, 0, 0, 0, 0, 0],  # clean 0
+        [1, 1, 0, 0, 0, 0],  # clean 1
+        [1, 1, 1, 0, 0, 0],  # clean 2
+        [0, 0, 0, 1, 0, 0],  # noisy 0: only itself
+        [1, 0, 0, 0, 1, 0],  # noisy 1: clean 0 + itself
+        [1, 1, 0, 0, 0, 1],  # noisy 2: clean 0, 1 + itself
+    ])
+    assert torch.equal(vis, expected)
+
+
+def test_window_and_sink_visibility():
+    frames = torch.arange(6)
+    clean = torch.zeros(6, dtype=torch.bool)
+    vis = frame_visibility(frames, clean, frames, clean, window=2, sink=1)
+    assert vis[5].nonzero().squeeze(-1).tolist() == [0, 3, 4, 5]
+    assert vis[2].nonzero().squeeze(-1).tolist() == [0, 1, 2]
+
+
+def test_rotary_scores_depend_on_offsets_only_and_keep_norms():
+    torch.manual_seed(0)
+    rope = Rotary2D(16).double()
+    q = torch.randn(1, 3, 4, 2, 16, dtype=torch.float64)  # [B,F,N,H,d]
+    k = torch.randn(1, 3, 4, 2, 16, dtype=torch.float64)
+    res, fr = torch.tensor([[0, 1, 2, 5]]), torch.tensor([0, 1, 2])
+    qa, ka = rope(q, res, fr), rope(k, res, fr)
+    qb, kb = rope(q, res + 17, fr + 40), rope(k, res + 17, fr + 40)
+    sa = torch.einsum("bfnhd,bgmhd->bhfngm", qa, ka)
+    sb = torch.einsum("bfnhd,bgmhd->bhfngm", qb, kb)
+    torch.testing.assert_close(sa, sb, rtol=0, atol=1e-10)
+    torch.testing.assert_close(qa.norm(dim=-1), q.norm(dim=-1))
+    with pytest.raises(ValueError):
+        Rotary2D(6)
+
+
+def test_kv_cache_keeps_sink_and_last_window_frames():
+    cache = KVCache(batch_size=1, window=3, sink=2)
+    kv = [(torch.zeros(1, 2, 1, 4, 8), torch.zeros(1, 2, 1, 4, 8))]
+    sizes = []
+    for _ in range(10):
+        cache.append(kv)
+        sizes.append(cache.nbytes())
+    assert cache.frame_index.tolist() == [0, 1, 7, 8, 9]
+    assert cache.next_frame == 10 and cache.num_frames == 5
+    assert sizes[4:] == [5 * 2 * 2 * 4 * 8 * 4] * 6
+    unbounded = KVCache(batch_size=1)
+    for _ in range(4):
+        unbounded.append(kv)
+    assert unbounded.frame_index.tolist() == [0, 1, 2, 3] and unbounded.effective_sink == 0
+    with pytest.raises(ValueError):
+        KVCache(batch_size=1, window=0)
+
+
+@pytest.mark.parametrize("variant", ["joint", "factorized"])
+def test_padded_tokens_do_not_reach_real_tokens(variant):
+    torch.manual_seed(0)
+    layer = SpaceTimeLayer(16, 2, 8, variant).double()
+    b, f, n = 1, 4, 5
+    x = torch.randn(b, f, n, 16, dtype=torch.float64)
+    c = torch.randn(b, f, 8, dtype=torch.float64)
+    mask = torch.tensor([[True, True, True, False, False]])
+    layout = TokenLayout(frame_index=torch.tensor([0, 1, 0, 1]), noisy=torch.tensor([False, False, True, True]),
+                         residue_index=torch.arange(n)[None], mask=mask)
+    y, kv = layer(x, c, layout)
+    x2 = x.clone()
+    x2[:, :, 3:] = torch.randn_like(x2[:, :, 3:]) * 100
+    y2, _ = layer(x2, c, layout)
+    assert torch.equal(y[:, :, :3], y2[:, :, :3])
+    assert torch.isfinite(y2).all()
+    assert len(kv) == 1 and kv[0][0].shape == (b, 2, f, n, 8)
