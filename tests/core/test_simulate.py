@@ -74,14 +74,17 @@ def test_rerun_with_other_physics_is_refused(run):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("starmd.core.data") is None, reason="starmd.core.data not written yet")
-def test_load_trajectory_reads_output(run):
+def test_starmd_data_reads_output(run):
+    """The data loader (starmd.core.data) reads what simulate writes: trajectory and manifest."""
     from starmd.core import data
 
-    if not hasattr(data, "load_trajectory"):
-        pytest.skip("starmd.core.data.load_trajectory not written yet")
     out, _ = run
-    traj = data.load_trajectory(str(out / "AGPF" / "AGPF.pdb"), str(out / "AGPF" / "AGPF_R1.xtc"))
-    assert len(traj) == 4 if hasattr(traj, "__len__") else True
+    traj = data.load_trajectory(out / "AGPF" / "AGPF.pdb", out / "AGPF" / "AGPF_R1.xtc")
+    assert traj.n_frames == 4 and traj.n_residues == 4 and traj.sequence == "AGPF"
+    assert traj.dt_ps == pytest.approx(1.0, abs=1e-4)
+    (entry,) = data.load_manifest(out / "manifest.yaml")
+    assert entry.name == "AGPF" and entry.split == "test" and entry.dt_ps == 1.0
+    assert [p.name for p in entry.replicas] == ["AGPF_R1.xtc", "AGPF_R2.xtc"]
 
 
 def test_resume_after_interrupt(tmp_path):
