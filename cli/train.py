@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-
 from starmd_cli.common import handle_errors, load_or_default, spec_options
 
 

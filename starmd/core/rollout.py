@@ -16,7 +16,6 @@ same seed gives the same trajectory, and a resumed rollout continues determinist
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Sequence
@@ -235,16 +234,15 @@ class Generator:
         return 0
 
 
-def _atoms(rigids: Rigid, torsions: torch.Tensor, aatype: torch.Tensor, centroid: torch.Tensor):
-    """Heavy atoms [S, N*14 kept, 3] (Å) shifted to the start's centroid; also Cα [S, N, 3]."""
-    from starmd.core.protein import to_atoms
+def _atoms(rigids: Rigid, torsions: torch.Tensor, aatype: torch.Tensor, centroid: torch.Tensor,
+           chain_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Heavy atoms in topology order (OXT included) [S, n_atoms, 3] Å, shifted to the start's centroid; Cα [S, N, 3]."""
+    from starmd.core.protein import atoms_to_mdtraj, to_atoms
 
     r = Rigid(rigids.rots.double().cpu(), rigids.trans.double().cpu() + centroid.double().cpu())
-    atom14, mask = to_atoms(r, torsions.double().cpu(), aatype.cpu())
-    mask = torch.as_tensor(mask).bool()
-    if mask.dim() > 1 and mask.shape[0] != atom14.shape[-3]:
-        mask = mask[0]
-    return atom14[..., mask, :], atom14[..., 1, :]
+    atom14, _ = to_atoms(r, torsions.double().cpu(), aatype.cpu())
+    traj = atoms_to_mdtraj(atom14.numpy(), aatype.cpu().numpy(), chain_index=chain_index.cpu().numpy())
+    return torch.from_numpy(traj.xyz * 10.0), atom14[..., 1, :]
 
 
 def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[float] | None = None,
@@ -262,7 +260,7 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
     """
     from starmd.core.checkpoint import load_checkpoint
     from starmd.core.progress import progress_bar
-    from starmd.core.protein import atoms_to_mdtraj, make_topology
+    from starmd.core.protein import make_topology
 
     spec = spec or RolloutSpec()
     updates = {k: v for k, v in dict(n_frames=n_frames, samples=samples, steps=steps, window=window, sink=sink,
@@ -314,23 +312,23 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
     n_done = 0
     if previous and previous[0] is not None and previous[0].n_frames > 0:
         # re-encode the frames already written into the cache
-        from starmd.core.protein import featurize
         from starmd.core.data import ProteinTrajectory
+        from starmd.core.protein import featurize
 
         n_done = previous[0].n_frames - 1
         if n_done > spec.n_frames:
             raise RolloutError(f"{paths[0]}: the interrupted file already has {n_done} generated frames (> {spec.n_frames})")
         feats = [featurize(ProteinTrajectory.from_mdtraj(p)) if hasattr(ProteinTrajectory, "from_mdtraj") else featurize(p) for p in previous]
-        gen.append(start_rigids, 0.0)
+        gen.append(start_rigids, float(sched[0]))
         for i in range(1, n_done + 1):
             fr = Rigid.stack([f.frames[i] for f in feats], dim=0)
             fr, _ = _centre(Rigid(fr.rots.double(), fr.trans.double()))
             gen.append(gen._to(fr), float(sched[i - 1]))
         writers = [StreamingTrajectoryWriter(p, top, previous=prev) for p, prev in zip(paths, previous)]
     else:
-        gen.append(start_rigids, 0.0)
+        gen.append(start_rigids, float(sched[0]))  # training windows give frame 0 the window's Δt too
         writers = [StreamingTrajectoryWriter(p, top) for p in paths]
-        heavy, _ = _atoms(start_rigids, start_tors, st.aatype, st.centroid)
+        heavy, _ = _atoms(start_rigids, start_tors, st.aatype, st.centroid, st.chain_index)
         for k, w in enumerate(writers):
             w.write(heavy[k].numpy(), times_ps[0])
         if keep:
@@ -343,7 +341,7 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
         with progress_bar("rollout", total=spec.n_frames, completed=n_done, enabled=progress, unit="frame") as bar:
             for i in range(n_done + 1, spec.n_frames + 1):
                 clean, torsions = gen.next_frame(float(sched[i - 1]))
-                heavy, ca = _atoms(clean, torsions, st.aatype, st.centroid)
+                heavy, ca = _atoms(clean, torsions, st.aatype, st.centroid, st.chain_index)
                 why = check_ca_geometry(ca, st.chain_index, spec.max_ca_jump)
                 if why is not None:
                     stopped = f"frame {i}: {why}"
@@ -373,9 +371,8 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
                            cache_bytes=gen.cache_bytes(), stopped_early=stopped,
                            coordinates=np.stack(kept, axis=1) if keep and kept else None)
     if stopped is not None:
-        where = f"; the {n_total} good frames are in {paths[0]}" if paths else ""
+        where = f"; the start frame and {n_total} good generated frames are in {paths[0]}" if paths else ""
         raise RolloutError(f"rollout stopped at {stopped}{where}")
-    _ = atoms_to_mdtraj, math  # imported for users of this module's namespace
     return result
 
 

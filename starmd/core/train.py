@@ -163,10 +163,12 @@ class Trainer:
         self.skipped = 0
         if resume is not None:
             self._resume(resume)
-        self.ddp_model = self.model
+        from starmd.core.objective import DenoiseWrapper
+
+        self.ddp_model = DenoiseWrapper(self.model)
         if self.dist.world > 1:
             self.ddp_model = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+                self.ddp_model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
     # ------------------------------------------------------------------ checkpoints
     def _resume(self, path) -> None:
@@ -195,9 +197,15 @@ class Trainer:
         """Indices of this rank's windows for (step, micro-batch): a slice of one global draw."""
         per_rank = self.spec.batch_size
         gen = make_generator(self.spec.seed, 1, step, micro)
-        draw = torch.randint(len(self.dataset), (per_rank * self.dist.world,), generator=gen)
-        mine = draw[self.dist.rank * per_rank:(self.dist.rank + 1) * per_rank]
-        return mine.tolist()
+        draw = [self._draw(self.dataset, gen) for _ in range(per_rank * self.dist.world)]
+        return draw[self.dist.rank * per_rank:(self.dist.rank + 1) * per_rank]
+
+    @staticmethod
+    def _draw(dataset, gen: torch.Generator) -> int:
+        """One window index: Δt log-uniform over the strides available (dataset.sample_index) when offered."""
+        if hasattr(dataset, "sample_index"):
+            return int(dataset.sample_index(gen))
+        return int(torch.randint(len(dataset), (1,), generator=gen))
 
     def load_batch(self, dataset, indices: list[int]) -> dict:
         from starmd.core.data import collate_windows
@@ -257,7 +265,7 @@ class Trainer:
         losses = []
         for b in range(n_batches):
             gen = make_generator(self.spec.seed, 3, b)
-            idx = torch.randint(len(self.val_dataset), (self.spec.batch_size,), generator=gen).tolist()
+            idx = [self._draw(self.val_dataset, gen) for _ in range(self.spec.batch_size)]
             batch = self.load_batch(self.val_dataset, idx)
             ids = [derive_seed(self.spec.seed, 4, b, j) for j in range(len(idx))]
             loss, _ = compute_loss(self.model, self.diffuser, batch, self.spec, ids, train=False)
@@ -304,10 +312,11 @@ class Trainer:
                 elapsed = time.perf_counter() - start
                 rate = (self.step - start_step) / max(elapsed, 1e-9)
                 bar.update(self.step, loss=terms.get("loss", float("nan")), rate=rate)
-                if self.step % self.spec.log_every == 0 or self.step == self.spec.steps:
+                is_val = self.step % self.spec.val_every == 0 or self.step == self.spec.steps
+                if self.step % self.spec.log_every == 0 or is_val:
                     record = {"step": self.step, "time_s": round(elapsed, 3), "steps_per_s": rate, "skipped": self.skipped,
                               **{k: v for k, v in terms.items() if k != "finite"}}
-                    if self.step % self.spec.val_every == 0 or self.step == self.spec.steps:
+                    if is_val:
                         record["val_loss"] = self.validation_loss()
                     self._log(record)
                 if self.step % self.spec.checkpoint_every == 0 or self.step == self.spec.steps:
