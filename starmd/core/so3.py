@@ -15,7 +15,7 @@ Conventions (every function in this module follows them)
       f(ω; σ) = √(2π) e^{σ²/8} σ⁻³ · ω/sin(ω/2) · e^{−ω²/(2σ²)} · (1 + R(ω; σ)),
 
   where R collects the images ω + 2πk, k ≠ 0. R is summed for |k| ≤ 4; the first neglected
-  images are smaller than 20·e^{−40π²/σ²} relative to the leading one (< 1e−74 for σ ≤ 1.5, see
+  images are smaller than 22·e^{−40π²/σ²} relative to the leading one (< 1e−74 for σ ≤ 1.5, see
   :func:`wrapped_truncation_bound`). This form is used for the log density and the score
   (differentiable, cheap, no cancellation); the character series builds the sampling tables
   and cross-checks it in the tests.
@@ -215,7 +215,8 @@ def dlog_density_over_omega(omega: torch.Tensor, sigma: torch.Tensor | float) ->
 def score(rotvec: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
     """Score of IGSO(3)(centre R_0, σ) at R_t = R_0·exp(v̂), in the body frame of R_t.
 
-    rotvec: v = log(R_0ᵀ R_t) [*, 3] (rad); sigma: broadcastable to [*]. Returns [*, 3] (1/rad):
+    rotvec: v = log(R_0ᵀ R_t) [*, 3] (rad, |v| ≤ π as :func:`log_map` returns); sigma: broadcastable
+    to [*] (not to [*, 3]). Returns [*, 3] (1/rad):
     ``(d log f/dω) · v/ω``. Analytic and differentiable in ``rotvec`` (gradients flow).
     """
     sigma = torch.as_tensor(sigma, dtype=rotvec.dtype, device=rotvec.device)
@@ -351,8 +352,9 @@ class IGSO3:
     def sample_angle(self, sigma: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Rotation angles ω ~ p(ω; σ) for σ [*] (any σ ≥ 0 up to sigma_max) → [*], float64, σ's device."""
         sigma = torch.as_tensor(sigma, dtype=torch.float64)
-        if sigma.numel() and float(sigma.max()) > self.sigma_max * (1 + 1e-9):
+        if sigma.numel() and float(sigma.max()) > self.sigma_max * (1 + 1e-4):
             raise ValueError(f"IGSO(3): σ = {float(sigma.max()):g} exceeds the table's sigma_max {self.sigma_max:g}")
+        sigma = sigma.clamp(max=self.sigma_max)  # float32 rounding of σ(1)
         device = sigma.device
         flat_sigma = sigma.reshape(-1)
         u = torch.rand(flat_sigma.shape, dtype=torch.float64, device=device, generator=generator).clamp(1e-12, 1 - 1e-12)
