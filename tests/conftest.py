@@ -5,6 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
+
+# One intra-op thread: tiny tensors gain nothing from more, and on a shared 2-core machine OpenMP
+# spin-waiting makes multi-threaded tiny ops 10x slower.
+torch.set_num_threads(1)
 
 DATA = Path(__file__).parent / "data"
 
@@ -45,3 +50,30 @@ def cache_dir(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "cache"
     monkeypatch.setenv("STARMD_CACHE", str(path))
     return path
+
+
+EVAL_DATA = Path(__file__).parent / "eval" / "data"
+
+
+@pytest.fixture
+def hexapeptide_manifest(tmp_path) -> Path:
+    """A one-protein manifest (AFGPLK, two 200-frame replicas 1 ps apart) with absolute paths."""
+    import yaml
+
+    path = tmp_path / "manifest.yaml"
+    path.write_text(yaml.safe_dump({"dt_ps": 1, "proteins": [{
+        "name": "AFGPLK", "topology": str(EVAL_DATA / "peptide.pdb"),
+        "replicas": [str(EVAL_DATA / "rep1.xtc"), str(EVAL_DATA / "rep2.xtc")]}]}))
+    return path
+
+
+@pytest.fixture
+def tiny_training_spec(hexapeptide_manifest, tmp_path):
+    """A TrainingSpec for a tiny model on the hexapeptide (short windows, a few steps)."""
+    from starmd.core.specs import DataSpec, ModelSpec, TrainingSpec
+
+    return TrainingSpec(
+        model=ModelSpec.tiny(blocks=1), steps=4, batch_size=2, warmup_steps=1, log_every=1, val_every=2, checkpoint_every=2,
+        data=DataSpec(manifest=str(hexapeptide_manifest), window=3, strides=[1, 2], val_fraction=0.0,
+                      cache_dir=str(tmp_path / "cache")),
+        out_dir=str(tmp_path / "run"))
