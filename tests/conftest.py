@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,9 @@ import torch
 # One intra-op thread: tiny tensors gain nothing from more, and on a shared 2-core machine OpenMP
 # spin-waiting makes multi-threaded tiny ops 10x slower.
 torch.set_num_threads(1)
+
+# Never write caches (IGSO(3) tables, features) under the user's home during tests.
+os.environ.setdefault("STARMD_CACHE", tempfile.mkdtemp(prefix="starmd-test-cache-"))
 
 DATA = Path(__file__).parent / "data"
 

@@ -269,6 +269,8 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
         updates["dt_ns"] = float(dt_ns)
     spec = spec.model_copy(update=updates)
     spec = RolloutSpec.model_validate(spec.to_dict())
+    if out is not None:
+        out = check_output_path(out)  # cheap checks before loading anything
     dev = resolve_device(spec.device)
     if isinstance(model, (str, os.PathLike)):
         model = load_checkpoint(model, map_location=dev)
@@ -293,7 +295,6 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
     writers: list[StreamingTrajectoryWriter] = []
     previous: list = []
     if out is not None:
-        out = check_output_path(out)
         paths = [out] if spec.samples == 1 else [out.with_name(f"{out.stem}_{k}{out.suffix}") for k in range(spec.samples)]
         previous = [read_partial(p) if resume else None for p in paths]
         done = {0 if p is None else p.n_frames for p in previous}

@@ -1,0 +1,138 @@
+"""Rollout: cache == recomputation, constant memory with a window, streamed files, resume, seeds, guards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mdtraj as md
+import numpy as np
+import pytest
+import torch
+
+import starmd.core.rollout as rollout_mod
+from starmd.core.model import build_model
+from starmd.core.rollout import Generator, load_start, rollout
+from starmd.core.specs import DiffusionSpec, ModelSpec, RolloutSpec
+from starmd.errors import RolloutError, StarMDError
+
+START = Path(__file__).parent.parent / "eval" / "data" / "peptide.pdb"
+LOOSE = RolloutSpec(max_ca_jump=1e6)  # an untrained model makes wild frames; these tests are about the machinery
+
+
+@pytest.fixture(scope="module")
+def model64():
+    torch.manual_seed(0)
+    with torch.random.fork_rng():
+        prev = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float64)
+        try:
+            model = build_model(ModelSpec.tiny(blocks=1)).eval()
+        finally:
+            torch.set_default_dtype(prev)
+    return model
+
+
+def test_cached_rollout_equals_full_recomputation(model64):
+    kw = dict(n_frames=3, dt_ns=0.01, steps=2, seed=3, progress=False, spec=LOOSE)
+    cached = rollout(model64, START, use_cache=True, **kw).coordinates
+    full = rollout(model64, START, use_cache=False, **kw).coordinates
+    assert cached.shape == full.shape == (1, 4, md.load(str(START)).n_atoms, 3)
+    np.testing.assert_allclose(cached, full, atol=1e-5)
+
+
+def test_window_keeps_cache_memory_constant(model64):
+    start = load_start(START)
+
+    def cache_bytes_after(window, frames):
+        gen = Generator(model64, start, samples=1, steps=1, diffusion=DiffusionSpec(), context_noise=0.0, noise_scale=1.0,
+                        window=window, sink=1, seed=0, device=torch.device("cpu"))
+        sizes = {}
+        for i in range(1, max(frames) + 1):
+            gen.append(gen.start_rigids, 0.01)
+            if i in frames:
+                sizes[i] = gen.cache_bytes()
+        return sizes
+
+    windowed = cache_bytes_after(8, {50, 500})
+    assert abs(windowed[500] - windowed[50]) / windowed[50] < 0.10
+    grow = cache_bytes_after(None, {50, 100})
+    assert grow[100] == pytest.approx(2 * grow[50], rel=0.02)
+
+
+def test_written_file(model64, tmp_path):
+    out = tmp_path / "gen.xtc"
+    dts = [0.01, 0.02, 0.03]
+    res = rollout(model64, START, n_frames=3, dt_ns=dts, out=out, steps=2, progress=False, spec=LOOSE)
+    assert res.paths == [out] and out.exists() and not (tmp_path / "gen.part.xtc").exists()
+    traj = md.load(str(out), top=str(tmp_path / "gen.pdb"))
+    ref = md.load(str(START))
+    assert traj.n_frames == 4
+    np.testing.assert_allclose(traj.time, [0.0, 10.0, 30.0, 60.0], atol=1e-3)  # ps, cumulative Δt
+    assert [r.name for r in traj.topology.residues] == [r.name for r in ref.topology.residues]
+    assert traj.n_atoms == ref.topology.select("element != H").size
+    assert res.simulated_ns == pytest.approx(0.06)
+
+
+def test_samples_write_one_file_each_and_differ(model64, tmp_path):
+    res = rollout(model64, START, n_frames=2, dt_ns=0.01, samples=2, out=tmp_path / "g.dcd", steps=2, progress=False, spec=LOOSE)
+    assert [p.name for p in res.paths] == ["g_0.dcd", "g_1.dcd"]
+    a, b = (md.load(str(p), top=str(p.with_suffix(".pdb"))) for p in res.paths)
+    np.testing.assert_allclose(a.xyz[0], b.xyz[0], atol=1e-4)  # same start
+    assert not np.allclose(a.xyz[-1], b.xyz[-1], atol=1e-3)
+
+
+def test_seeds(model64):
+    kw = dict(n_frames=2, dt_ns=0.01, steps=2, progress=False, spec=LOOSE)
+    a = rollout(model64, START, seed=1, **kw).coordinates
+    b = rollout(model64, START, seed=1, **kw).coordinates
+    c = rollout(model64, START, seed=2, **kw).coordinates
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a[:, 1:], c[:, 1:])
+
+
+def test_interrupt_and_resume(model64, tmp_path, monkeypatch):
+    out = tmp_path / "gen.xtc"
+    real = Generator.next_frame
+    calls = {"n": 0}
+
+    def flaky(self, dt_ns):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, dt_ns)
+
+    monkeypatch.setattr(Generator, "next_frame", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        rollout(model64, START, n_frames=4, dt_ns=0.01, out=out, steps=2, progress=False, spec=LOOSE)
+    monkeypatch.setattr(Generator, "next_frame", real)
+    part = tmp_path / "gen.part.xtc"
+    assert part.exists() and not out.exists()
+    before = md.load(str(part), top=str(tmp_path / "gen.pdb"))
+    assert before.n_frames == 3  # start + 2 finished frames
+    rollout(model64, START, n_frames=4, dt_ns=0.01, out=out, steps=2, progress=False, spec=LOOSE, resume=True)
+    after = md.load(str(out), top=str(tmp_path / "gen.pdb"))
+    assert after.n_frames == 5
+    np.testing.assert_allclose(after.xyz[:3], before.xyz, atol=1e-6)
+    np.testing.assert_allclose(after.time, np.arange(5) * 10.0, atol=1e-3)
+
+
+def test_explosion_stops_and_keeps_good_frames(model64, tmp_path):
+    out = tmp_path / "gen.pdb"
+    with pytest.raises(RolloutError, match=r"frame 1: Cα–Cα neighbour distance .* > 0.5 Å"):
+        rollout(model64, START, n_frames=3, dt_ns=0.01, out=out, steps=2, progress=False, spec=RolloutSpec(max_ca_jump=0.5))
+    assert md.load(str(out)).n_frames == 1  # the start frame, complete
+
+
+def test_refuses_a_cache_that_does_not_fit(model64, monkeypatch):
+    monkeypatch.setattr(rollout_mod, "available_memory_bytes", lambda device: 1000)
+    with pytest.raises(RolloutError, match="use a sliding window"):
+        rollout(model64, START, n_frames=100, dt_ns=0.01, steps=1, progress=False, spec=LOOSE)
+
+
+def test_refuses_unknown_residues(model64, tmp_path):
+    text = START.read_text().replace("LYS", "ORN")
+    bad = tmp_path / "orn.pdb"
+    bad.write_text(text)
+    with pytest.raises(StarMDError) as err:
+        rollout(model64, bad, n_frames=1, dt_ns=0.01, steps=1, progress=False, spec=LOOSE)
+    assert "ORN" in str(err.value) and "orn.pdb" in str(err.value)
