@@ -37,18 +37,25 @@ def evaluate(reference, generated, topology, oracle, generated_topology, out, dt
              spec_path, overrides):
     """Evaluate a generated trajectory against reference MD: distribution, dynamics and validity metrics,
     with an oracle row (if given) and static / random-walk baseline rows."""
-    from rich.console import Console
-    from rich.table import Table
-
     from starmd.core.specs import EvaluationSpec
-    from starmd.eval.report import COLUMNS, _fmt
     from starmd.eval.report import evaluate as run_evaluate
 
     spec = load_or_default(EvaluationSpec, spec_path, overrides)
     report = run_evaluate(reference=reference, generated=generated, topology=topology, oracle=oracle, out=out,
                           spec=spec, generated_topology=generated_topology, dt_ns=dt_ns,
                           generated_dt_ns=generated_dt_ns, make_figures=not no_figures)
-    table = Table(title="starmd evaluate")
+    console = print_report_table(report, "starmd evaluate")
+    console.print(f"report: {out}/report.json, {out}/report.md" + ("" if no_figures else f", {out}/figures/"))
+
+
+def print_report_table(report: dict, title: str):
+    """Print the report's summary rows as a rich table; returns the console used."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from starmd.eval.report import COLUMNS, _fmt
+
+    table = Table(title=title)
     table.add_column("row", no_wrap=True)
     for key, _ in COLUMNS:
         table.add_column(_SHORT.get(key, key), justify="right", no_wrap=True)
@@ -58,4 +65,4 @@ def evaluate(reference, generated, topology, oracle, generated_topology, out, dt
     if not console.is_terminal:
         console = Console(width=170)
     console.print(table)
-    console.print(f"report: {out}/report.json, {out}/report.md" + ("" if no_figures else f", {out}/figures/"))
+    return console

@@ -250,13 +250,16 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
             window: int | None = None, sink: int | None = None, context_noise: float | None = None,
             seed: int | None = None, device: str | None = None, resume: bool = False, progress: bool = True,
             spec: RolloutSpec | None = None, start_frame: int = 0, topology: str | os.PathLike | None = None,
-            use_cache: bool = True, keep_coordinates: bool | None = None) -> RolloutResult:
+            use_cache: bool = True, keep_coordinates: bool | None = None, raise_on_stop: bool = True) -> RolloutResult:
     """Generate ``n_frames`` frames after ``start`` with Δt ``dt_ns`` (ns; a constant or one per frame).
 
     ``model``: a StarMD module or a checkpoint path. ``start``: PDB/mmCIF path (or a trajectory
     with ``topology``, frame ``start_frame``). ``out``: XTC/DCD/PDB path; with S > 1 samples, sample
     k goes to ``{stem}_{k}{suffix}``. Explicit keyword arguments override ``spec`` fields.
     Returns a RolloutResult; with ``out=None`` the coordinates [S, n_frames+1, atoms, 3] (Å) are kept.
+    A frame that explodes (non-finite, or neighbouring Cα farther apart than ``spec.max_ca_jump``)
+    stops the rollout; the good frames are written and a RolloutError is raised (with
+    ``raise_on_stop=False`` the result is returned with ``stopped_early`` set instead).
     """
     from starmd.core.checkpoint import load_checkpoint
     from starmd.core.progress import progress_bar
@@ -371,7 +374,7 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
                            ns_per_day=fps * float(np.mean(sched[:max(n_total, 1)])) * 86400.0,
                            cache_bytes=gen.cache_bytes(), stopped_early=stopped,
                            coordinates=np.stack(kept, axis=1) if keep and kept else None)
-    if stopped is not None:
+    if stopped is not None and raise_on_stop:
         where = f"; the start frame and {n_total} good generated frames are in {paths[0]}" if paths else ""
         raise RolloutError(f"rollout stopped at {stopped}{where}")
     return result

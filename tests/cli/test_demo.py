@@ -1,0 +1,33 @@
+"""`starmd demo` runs end to end on a tiny checkpoint and a held-out protein, and fails cleanly without files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from starmd_cli.main import cli
+
+
+def test_demo_end_to_end(tiny_training_spec, hexapeptide_manifest, tmp_path):
+    from starmd.core.specs import apply_overrides
+    from starmd.core.train import train
+
+    result = train(apply_overrides(tiny_training_spec, ["steps=2"]), progress=False)
+    manifest = yaml.safe_load(hexapeptide_manifest.read_text())
+    manifest["proteins"][0]["split"] = "test"
+    hexapeptide_manifest.write_text(yaml.safe_dump(manifest))
+    out = tmp_path / "demo"
+    res = CliRunner().invoke(cli, ["demo", "--checkpoint", str(result.last_checkpoint), "--manifest", str(hexapeptide_manifest),
+                                   "--frames", "40", "--steps", "2", "--max-ca-jump", "1e6", "--out", str(out), "--no-figures", "--quiet"],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "AFGPLK" in res.output and "oracle" in res.output and "static" in res.output
+    assert (out / "report" / "report.json").exists() and (out / "AFGPLK_generated.xtc").exists()
+
+
+def test_demo_without_checkpoint(tmp_path):
+    res = CliRunner().invoke(cli, ["demo", "--checkpoint", str(tmp_path / "missing.ckpt")])
+    assert res.exit_code == 2
+    assert "missing.ckpt: default checkpoint not found" in res.output
