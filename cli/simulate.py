@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+
 from starmd_cli.common import handle_errors, load_or_default, spec_options
 
 EXAMPLES = """

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import mdtraj as md
 from click.testing import CliRunner
+
 from starmd_cli.main import cli
 
 DATA = Path(__file__).resolve().parents[1] / "eval" / "data"

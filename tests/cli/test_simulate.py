@@ -5,6 +5,7 @@ from __future__ import annotations
 import mdtraj as md
 import yaml
 from click.testing import CliRunner
+
 from starmd_cli.main import cli
 
 FAST = ["--set", "save_ps=1", "--set", "chunk_ps=2", "--set", "equilibration_ps=0", "--set", "cpu_threads=1",
