@@ -234,6 +234,20 @@ class Generator:
         return 0
 
 
+def align_to(rigids: Rigid, reference: Rigid) -> Rigid:
+    """Rotate centred frames [S, N] about the origin so their Cα best match ``reference`` [S, N] (Kabsch).
+
+    The model is SE(3)-equivariant, so a generated frame's global orientation is arbitrary (it comes
+    from the prior); aligning it on the previous frame makes the written trajectory "fitted", like
+    the ATLAS ``_fit.xtc`` files, without changing any internal coordinate.
+    """
+    import roma
+
+    rot, _ = roma.rigid_points_registration(rigids.trans.double(), reference.trans.double())[:2]
+    rot = rot.to(rigids.dtype)
+    return Rigid(rot[:, None] @ rigids.rots, torch.einsum("sij,snj->sni", rot, rigids.trans))
+
+
 def _atoms(rigids: Rigid, torsions: torch.Tensor, aatype: torch.Tensor, centroid: torch.Tensor,
            chain_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Heavy atoms in topology order (OXT included) [S, n_atoms, 3] Å, shifted to the start's centroid; Cα [S, N, 3]."""
@@ -316,13 +330,12 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
     n_done = 0
     if previous and previous[0] is not None and previous[0].n_frames > 0:
         # re-encode the frames already written into the cache
-        from starmd.core.data import ProteinTrajectory
         from starmd.core.protein import featurize
 
         n_done = previous[0].n_frames - 1
         if n_done > spec.n_frames:
             raise RolloutError(f"{paths[0]}: the interrupted file already has {n_done} generated frames (> {spec.n_frames})")
-        feats = [featurize(ProteinTrajectory.from_mdtraj(p)) if hasattr(ProteinTrajectory, "from_mdtraj") else featurize(p) for p in previous]
+        feats = [featurize(p, dtype=torch.float64) for p in previous]
         gen.append(start_rigids, float(sched[0]))
         for i in range(1, n_done + 1):
             fr = Rigid.stack([f.frames[i] for f in feats], dim=0)
@@ -339,12 +352,15 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
             kept.append(heavy.numpy())
 
     stopped = None
+    previous_frame = gen.start_rigids if n_done == 0 else gen._to(_centre(Rigid(fr.rots.double(), fr.trans.double()))[0])
     t0 = time.perf_counter()
     n_new = 0
     try:
         with progress_bar("rollout", total=spec.n_frames, completed=n_done, enabled=progress, unit="frame") as bar:
             for i in range(n_done + 1, spec.n_frames + 1):
                 clean, torsions = gen.next_frame(float(sched[i - 1]))
+                clean = align_to(clean, previous_frame)
+                previous_frame = clean
                 heavy, ca = _atoms(clean, torsions, st.aatype, st.centroid, st.chain_index)
                 why = check_ca_geometry(ca, st.chain_index, spec.max_ca_jump)
                 if why is not None:

@@ -136,3 +136,14 @@ def test_refuses_unknown_residues(model64, tmp_path):
     with pytest.raises(StarMDError) as err:
         rollout(model64, bad, n_frames=1, dt_ns=0.01, steps=1, progress=False, spec=LOOSE)
     assert "ORN" in str(err.value) and "orn.pdb" in str(err.value)
+
+
+def test_frames_are_fitted_on_the_previous_frame(model64, tmp_path):
+    out = tmp_path / "gen.xtc"
+    rollout(model64, START, n_frames=3, dt_ns=0.01, out=out, steps=2, progress=False, spec=LOOSE)
+    traj = md.load(str(out), top=str(tmp_path / "gen.pdb")).atom_slice(md.load(str(START)).topology.select("name CA"))
+    xyz = traj.xyz - traj.xyz.mean(axis=1, keepdims=True)
+    for i in range(1, traj.n_frames):
+        raw = np.sqrt(((xyz[i] - xyz[i - 1]) ** 2).sum(-1).mean())
+        best = md.rmsd(traj, traj, frame=i - 1)[i]
+        assert raw == pytest.approx(best, abs=2e-3)  # already superposed: fitting cannot improve it
