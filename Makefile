@@ -1,4 +1,6 @@
 PY ?= python3
+# e.g. TORCH_INDEX=https://download.pytorch.org/whl/cpu on a machine whose pip would otherwise pick a CUDA build
+TORCH_INDEX ?=
 VENV ?= .venv
 BIN := $(VENV)/bin
 
@@ -7,7 +9,7 @@ BIN := $(VENV)/bin
 setup:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 	$(BIN)/pip install -q -e ".[dev]"
 
 test:

@@ -60,6 +60,7 @@ class StartState:
     aatype: torch.Tensor  # [N]
     residue_index: torch.Tensor  # [N]
     chain_index: torch.Tensor  # [N]
+    chain_breaks: torch.Tensor  # [N] bool
     torsions: torch.Tensor  # [N, 7, 2]
     name: str
 
@@ -94,6 +95,7 @@ def load_start(start, frame: int = 0, topology: str | os.PathLike | None = None)
     rigids, centroid = _centre(rigids)
     return StartState(rigids=rigids, centroid=centroid, aatype=torch.as_tensor(feats.aatype),
                       residue_index=torch.as_tensor(feats.residue_index), chain_index=torch.as_tensor(feats.chain_index),
+                      chain_breaks=torch.as_tensor(feats.chain_breaks),
                       torsions=torch.as_tensor(feats.torsions[frame]).double(), name=getattr(traj, "name", str(start)))
 
 
@@ -130,13 +132,14 @@ def available_memory_bytes(device: torch.device) -> int:
     return 8 * 1024**3
 
 
-def check_ca_geometry(ca: torch.Tensor, chain_index: torch.Tensor, max_jump: float) -> str | None:
-    """Why a frame is broken, or None. ``ca`` [S, N, 3] Å; neighbours in one chain must be ≤ max_jump apart."""
+def check_ca_geometry(ca: torch.Tensor, chain_breaks: torch.Tensor, max_jump: float) -> str | None:
+    """Why a frame is broken, or None. ``ca`` [S, N, 3] Å; ``chain_breaks`` [N] bool (residue starts a
+    chain or follows a gap in the start structure); bonded neighbours must be ≤ max_jump apart."""
     if not torch.isfinite(ca).all():
         return "non-finite coordinates"
     if ca.shape[1] < 2:
         return None
-    same = chain_index[1:] == chain_index[:-1]
+    same = ~chain_breaks.bool()[1:]
     d = torch.linalg.norm(ca[:, 1:] - ca[:, :-1], dim=-1)[:, same]
     if d.numel() and float(d.max()) > max_jump:
         return f"Cα–Cα neighbour distance {float(d.max()):.1f} Å > {max_jump:g} Å (the trajectory exploded)"
@@ -148,7 +151,7 @@ class Generator:
 
     def __init__(self, model, start: StartState, samples: int, steps: int, diffusion: DiffusionSpec,
                  context_noise: float, noise_scale: float, window: int | None, sink: int, seed: int,
-                 device: torch.device, use_cache: bool = True) -> None:
+                 device: torch.device, use_cache: bool = True, start_t: float = 1.0) -> None:
         from starmd.core.diffusion import SE3Diffuser
 
         self.model = model
@@ -163,6 +166,8 @@ class Generator:
         self.noise_scale = noise_scale
         self.seed = seed
         self.use_cache = use_cache
+        self.start_t = float(start_t)
+        self.last_clean: Rigid | None = None
         exp = lambda x: x.to(device=device).unsqueeze(0).expand(samples, *x.shape)  # noqa: E731
         self.aatype = exp(start.aatype)
         self.residue_index = exp(start.residue_index)
@@ -183,6 +188,7 @@ class Generator:
 
     def append(self, clean: Rigid, dt_ns: float) -> None:
         """Perturb a finished frame [S, N] to the context-noise level τ and add it to the history/cache."""
+        self.last_clean = clean
         from starmd.core.diffusion import perturb_context
 
         gen = make_generator(self.seed, 11, self.frame_index)
@@ -212,10 +218,16 @@ class Generator:
     def next_frame(self, dt_ns: float) -> tuple[Rigid, torch.Tensor]:
         """Generate the next frame: (clean rigids [S, N] centred, Å; torsions [S, N, 7, 2])."""
         gen = make_generator(self.seed, 10, self.frame_index)
-        x = self.diffuser.sample_prior((self.S, self.N), generator=gen, dtype=torch.float64)
+        if self.start_t >= 1.0 or self.last_clean is None:
+            x = self.diffuser.sample_prior((self.S, self.N), generator=gen, dtype=torch.float64)
+            t_start = 1.0
+        else:  # warm start: the previous frame noised to start_t (SDEdit-style)
+            prev = Rigid(self.last_clean.rots.double().cpu(), self.last_clean.trans.double().cpu())
+            x, _ = self.diffuser.forward_marginal(prev, torch.full((self.S,), self.start_t, dtype=torch.float64), generator=gen)
+            t_start = self.start_t
         x = self._to(x)
         dt = self._vec(dt_ns)
-        ts = torch.linspace(1.0, self.min_t, self.steps + 1, dtype=torch.float64)
+        ts = torch.linspace(t_start, self.min_t, self.steps + 1, dtype=torch.float64)
         pred, torsions = None, None
         for k in range(self.steps):
             t = self._vec(float(ts[k]))
@@ -226,6 +238,7 @@ class Generator:
             x, _ = _centre(self._to(x))
         pred, torsions = self._denoise(x, self._vec(self.min_t), dt)
         clean, _ = _centre(pred)
+        self.last_clean = clean
         return clean, torsions
 
     def cache_bytes(self) -> int:
@@ -320,7 +333,7 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
     top = make_topology(st.aatype.numpy(), st.chain_index.numpy())
 
     gen = Generator(model, st, spec.samples, spec.steps, diffusion, spec.context_noise, spec.noise_scale, spec.window,
-                    spec.sink, spec.seed, dev, use_cache=use_cache)
+                    spec.sink, spec.seed, dev, use_cache=use_cache, start_t=spec.start_t)
     times_ps = np.concatenate([[0.0], np.cumsum(sched) * 1000.0])
     keep = (out is None) if keep_coordinates is None else keep_coordinates
     kept: list[np.ndarray] = []
@@ -362,7 +375,7 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
                 clean = align_to(clean, previous_frame)
                 previous_frame = clean
                 heavy, ca = _atoms(clean, torsions, st.aatype, st.centroid, st.chain_index)
-                why = check_ca_geometry(ca, st.chain_index, spec.max_ca_jump)
+                why = check_ca_geometry(ca, st.chain_breaks, spec.max_ca_jump)
                 if why is not None:
                     stopped = f"frame {i}: {why}"
                     break

@@ -218,6 +218,8 @@ class RolloutSpec(Spec):
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     max_ca_jump: float = Field(10.0, gt=0, description="Å; a Cα–Cα neighbour distance above this stops the rollout")
+    start_t: float = Field(1.0, gt=0, le=1, description="1: each frame starts from the prior (the paper); < 1: from the "
+                           "previous frame noised to this diffusion time (SDEdit-style warm start)")
 
 
 # ---------------------------------------------------------------------------- evaluation
