@@ -1,5 +1,5 @@
 PY ?= python3
-# e.g. TORCH_INDEX=https://download.pytorch.org/whl/cpu on a machine whose pip would otherwise pick a CUDA build
+# TORCH_INDEX=<index URL of the CPU wheels> on a machine whose pip would otherwise pick a CUDA build of torch
 TORCH_INDEX ?=
 VENV ?= .venv
 BIN := $(VENV)/bin
