@@ -287,6 +287,32 @@ class SE3Diffuser:
         trans = torch.where(keep, (x_new + c) / s, noisy.trans)
         return Rigid(rots, trans)
 
+    # ------------------------------------------------------------------ denoiser preconditioning
+    def precondition(self, noisy: Rigid, raw: Rigid, t: Tensor) -> Rigid:
+        """Scale a network's proposed move from ``noisy`` to ``raw`` by the noise level at t (EDM-style).
+
+        The relative transform Δ = noisy⁻¹ ∘ raw (local frame) keeps its axis, its rotation angle is
+        scaled by c_rot(t) = σ(t)/σ(1) (through the quaternion's vector part) and its translation by
+        c_tr(t) = std(t)/std(1); the prediction is noisy ∘ Δ'. At t → 0 the network can move a frame
+        only by about the noise there is, so a barely noisy input is barely changed, which keeps the
+        low-t predictions sane on sequences the network has not seen. Frames [*, N] (Å); t [*'].
+        Equivariant (Δ is invariant under a global motion). Returns frames [*, N] (Å).
+        """
+        import roma
+
+        shape = noisy.shape
+        t = _lead(torch.as_tensor(t, dtype=noisy.dtype, device=noisy.device), shape[:-1])
+        one = torch.ones((), dtype=noisy.dtype, device=noisy.device)
+        c_rot = (self.sigma(t) / self.sigma(one))[..., None, None]
+        c_tr = (self.trans_std(t) / self.trans_std(one))[..., None, None]
+        rel = noisy.invert().compose(raw)
+        q = roma.rotmat_to_unitquat(rel.rots)  # (x, y, z, w)
+        q = torch.where(q[..., 3:] < 0, -q, q)
+        q = torch.cat([q[..., :3] * c_rot, q[..., 3:]], dim=-1)
+        q = q / torch.linalg.norm(q, dim=-1, keepdim=True).clamp_min(1e-12)
+        scaled = Rigid(roma.unitquat_to_rotmat(q), rel.trans * c_tr)
+        return noisy.compose(scaled)
+
     def sample(self, denoiser: Callable[[Rigid, Tensor], Rigid], shape: Sequence[int] | None = None,
                init: Rigid | None = None, n_steps: int | None = None, mask: Tensor | None = None,
                generator: torch.Generator | None = None, noise_scale: float | None = None,

@@ -107,6 +107,8 @@ def compute_loss(model: torch.nn.Module, diffuser: SE3Diffuser, batch: dict, spe
                                   clean.rots[:, 0], clean.trans[:, 0], noisy.rots, noisy.trans,
                                   history.rots, history.trans, t, dt_ns, tau)
     pred = Rigid(rots, trans)
+    if spec.diffusion.precondition:
+        pred = diffuser.precondition(noisy, pred, t)
     # losses on frames 1 … L−1
     sl = slice(1, None)
     pred_s, noisy_s, clean_s = pred[:, sl], noisy[:, sl], clean[:, sl]

@@ -206,13 +206,16 @@ class Generator:
         tau = self._vec(self.tau)
         if self.use_cache:
             out = self.model.denoise_next(self.cond, noisy, t, dt, tau, self.cache)
-            return out.rigids.reshape(self.S, self.N), out.torsions.reshape(self.S, self.N, 7, 2)
+            return self._precondition(noisy, out.rigids.reshape(self.S, self.N), t), out.torsions.reshape(self.S, self.N, 7, 2)
         # full recomputation: clean history + one dummy frame, noisy copy only at the last position
         hist = Rigid.stack(self.history + [noisy], dim=1)  # [S, L, N]
         noisy_all = Rigid.stack(self.history + [noisy], dim=1)
         dts = torch.stack(self.history_dt + [dt], dim=1)
         out = self.model.denoise(self.cond, noisy_all, hist, t, dts, tau)
-        return out.rigids[:, -1], out.torsions[:, -1]
+        return self._precondition(noisy, out.rigids[:, -1], t), out.torsions[:, -1]
+
+    def _precondition(self, noisy: Rigid, raw: Rigid, t: torch.Tensor) -> Rigid:
+        return self.diffuser.precondition(noisy, raw, t) if self.diffuser.spec.precondition else raw
 
     @torch.no_grad()
     def next_frame(self, dt_ns: float) -> tuple[Rigid, torch.Tensor]:

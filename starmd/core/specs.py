@@ -127,6 +127,8 @@ class DiffusionSpec(Spec):
     num_steps: int = Field(200, ge=1)
     noise_scale: float = Field(1.0, ge=0)
     probability_flow: bool = False
+    precondition: bool = Field(True, description="scale the network's move from the noisy frame by the noise level "
+                               "(SE3Diffuser.precondition); False: use the network's frames as they are (the paper)")
     cache_dir: str | None = Field(None, description="IGSO(3) table cache; default $STARMD_CACHE or ~/.cache/starmd")
 
 

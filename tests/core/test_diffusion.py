@@ -274,3 +274,29 @@ def test_context_noise(diffuser):
     assert float(train.min()) >= 0 and float(train.max()) <= spec.train_max and float(train.std()) > 0.02
     assert torch.all(sample_context_noise((4,), spec, training=False) == spec.inference)
     assert torch.all(sample_context_noise((4,), ContextNoiseSpec(enabled=False)) == 0)
+
+
+def test_precondition_scales_the_move_with_the_noise_level():
+    """t = 1 leaves the network's frames as they are; small t shrinks the move; a global motion commutes."""
+    from starmd.core.rigid import random_rotation
+
+    torch.manual_seed(0)
+    diffuser = SE3Diffuser()
+    n = 6
+    noisy = Rigid(random_rotation((2, n)), 5 * torch.randn(2, n, 3, dtype=torch.float64))
+    move = Rigid.from_axis_angle(0.4 * torch.randn(2, n, 3, dtype=torch.float64), torch.randn(2, n, 3, dtype=torch.float64))
+    raw = noisy.compose(move)
+    t1 = torch.ones(2, dtype=torch.float64)
+    out = diffuser.precondition(noisy, raw, t1)
+    torch.testing.assert_close(out.rots, raw.rots)
+    torch.testing.assert_close(out.trans, raw.trans)
+    small = diffuser.precondition(noisy, raw, torch.full((2,), 0.01, dtype=torch.float64))
+    rel = noisy.invert().compose(small)
+    c_tr = float(diffuser.trans_std(torch.tensor(0.01)) / diffuser.trans_std(torch.tensor(1.0)))
+    torch.testing.assert_close(rel.trans, move.trans * c_tr)
+    assert rel.to_axis_angle().norm(dim=-1).max() < move.to_axis_angle().norm(dim=-1).max() * 0.1
+    g = Rigid(random_rotation(()), torch.randn(3, dtype=torch.float64))
+    moved = diffuser.precondition(g.compose(noisy), g.compose(raw), torch.full((2,), 0.3, dtype=torch.float64))
+    ref = g.compose(diffuser.precondition(noisy, raw, torch.full((2,), 0.3, dtype=torch.float64)))
+    torch.testing.assert_close(moved.rots, ref.rots)
+    torch.testing.assert_close(moved.trans, ref.trans)
