@@ -113,6 +113,9 @@ def save_checkpoint(
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         save_file(tensors, str(tmp), metadata=metadata)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # safetensors creates the file owner-only; make it like any other output
         os.replace(tmp, path)
     finally:
         if tmp.exists():
