@@ -215,6 +215,8 @@ class StarMD(nn.Module):
             self.pair_proj = nn.Linear(spec.precomputed_pair_dim, cz)
         self.cond_norm = nn.LayerNorm(c)
         self.frame_single = nn.Linear(8, c)
+        # torsions of a finished (clean) frame: 7 × (sin, cos) + 7 existence flags; zeros for noisy frames
+        self.torsion_in = nn.Linear(21, c) if spec.history_torsions else None
         self.frame_pair = nn.Linear(spec.num_rbf, cz)
         self.time = TimeConditioner(spec.time_embed_dim)
         self.blocks = nn.ModuleList(Block(spec, last=i == spec.blocks - 1) for i in range(spec.blocks))
@@ -270,13 +272,29 @@ class StarMD(nn.Module):
         return Conditioning(self.cond_norm(s), z, mask.to(dtype), residue_index.long(), aatype.long(), chain_index)
 
     # ------------------------------------------------------------------ trunk
+    def _torsion_features(self, cond: Conditioning, torsions: torch.Tensor | None, b: int, f: int, n: int,
+                          dtype, device) -> torch.Tensor:
+        """[B,F,N,21] input features: masked (sin, cos) of the 7 torsions + masks; zeros where ``torsions`` is None."""
+        from starmd.core.protein import TORSION_MASK
+
+        if torsions is None:
+            return torch.zeros(b, f, n, 21, dtype=dtype, device=device)
+        tmask = torch.as_tensor(TORSION_MASK, device=device)[cond.aatype.clamp(max=20)].to(dtype)  # [B,N,7]
+        tmask = tmask[:, None].expand(b, f, n, 7)
+        tors = torsions.to(dtype) * tmask[..., None]
+        return torch.cat([tors.flatten(-2), tmask], dim=-1)
+
     def _trunk(self, cond: Conditioning, rigids: Rigid, t: torch.Tensor, dt_ns: torch.Tensor, tau: torch.Tensor,
-               layout: TokenLayout, past: list | None):
-        """Frame copies ``rigids`` [B,F,N] with per-copy t, dt_ns, tau [B,F] → (rigids [B,F,N], s [B,F,N,C], new k/v)."""
+               layout: TokenLayout, past: list | None, torsions: torch.Tensor | None = None):
+        """Frame copies ``rigids`` [B,F,N] with per-copy t, dt_ns, tau [B,F] and torsion features ``torsions``
+        [B,F,N,21] (:meth:`_torsion_features`; zeros for noisy copies) → (rigids [B,F,N], s [B,F,N,C], new k/v)."""
         b, f, n = rigids.shape
         spec = self.spec
         mask_f = cond.mask[:, None, :].expand(b, f, n)
         s = cond.single[:, None] + self.frame_single(neighbour_features(rigids, cond.mask))
+        if self.torsion_in is not None:
+            feats = torch.zeros(b, f, n, 21, dtype=s.dtype, device=s.device) if torsions is None else torsions.to(s.dtype)
+            s = s + self.torsion_in(feats)
         d = pair_distances(pseudo_cb(rigids, cond.aatype))
         z = cond.pair[:, None] + self.frame_pair(rbf(d, spec.num_rbf, spec.max_distance))
         c = self.time(t, dt_ns, tau, layout.noisy)
@@ -326,13 +344,16 @@ class StarMD(nn.Module):
         frame_index: torch.Tensor | None = None,
         window: int | None = None,
         sink: int = 0,
+        clean_torsions: torch.Tensor | None = None,
     ) -> ModelOutput:
         """Block-causal denoising of a window: predictions [B,L,N] for the ``noisy`` copies.
 
         ``noisy``/``clean``: Rigid [B,L,N] (Å); ``t``: [B] or [B,L]; ``dt_ns``: [B] or [B,L] (ns
         between frame l−1 and l); ``tau``: [B]. Optional: ``frame_index`` long [L] absolute frame
         indices (default 0..L−1; rotary positions), ``window``/``sink`` the sliding-window mask
-        that a windowed :class:`KVCache` applies in generation (default: see everything earlier).
+        that a windowed :class:`KVCache` applies in generation (default: see everything earlier),
+        ``clean_torsions`` [B,L,N,7,2] the (sin, cos) torsions of the clean frames (the model sees the
+        history's side chains; noisy copies get none).
         """
         if tuple(noisy.shape) != tuple(clean.shape) or noisy.trans.dim() != 4:
             raise InputError(f"noisy/clean: expected two Rigid [B, L, N] of the same shape, got {tuple(noisy.shape)} and {tuple(clean.shape)}")
@@ -349,7 +370,11 @@ class StarMD(nn.Module):
         )
         rigids = Rigid.cat([clean, noisy], dim=1)
         t_tok = torch.cat([torch.zeros_like(t), t], dim=1)
-        out_r, s, _ = self._trunk(cond, rigids, t_tok, torch.cat([dt_ns, dt_ns], dim=1), tau, layout, None)
+        tors = None
+        if clean_torsions is not None:
+            feats = self._torsion_features(cond, clean_torsions, b, l, n, dtype, device)
+            tors = torch.cat([feats, torch.zeros_like(feats)], dim=1)
+        out_r, s, _ = self._trunk(cond, rigids, t_tok, torch.cat([dt_ns, dt_ns], dim=1), tau, layout, None, tors)
         return self._heads(out_r[:, l:], s[:, l:])
 
     # ------------------------------------------------------------------ generation entries
@@ -357,7 +382,7 @@ class StarMD(nn.Module):
         """An empty :class:`KVCache` (``window`` frames + ``sink`` frames; None keeps every frame)."""
         return KVCache(batch_size=batch_size, window=window, sink=sink)
 
-    def _single_frame(self, cond, rigid: Rigid, t, dt_ns, tau, cache: KVCache, noisy: bool):
+    def _single_frame(self, cond, rigid: Rigid, t, dt_ns, tau, cache: KVCache, noisy: bool, torsions=None):
         if rigid.trans.dim() != 3:
             raise InputError(f"expected a Rigid [B, N] for one frame, got {tuple(rigid.shape)}")
         b, n = rigid.shape
@@ -373,14 +398,17 @@ class StarMD(nn.Module):
         t = self._per_frame(t, b, 1, "t").to(dtype)
         dt_ns = self._per_frame(dt_ns, b, 1, "dt_ns").to(dtype)
         tau = self._per_frame(tau, b, 1, "tau").to(dtype)
-        return self._trunk(cond, rigid.unsqueeze(1), t, dt_ns, tau, layout, cache.past())
+        tors = None if torsions is None else self._torsion_features(cond, torsions.unsqueeze(1), b, 1, n, dtype, device)
+        return self._trunk(cond, rigid.unsqueeze(1), t, dt_ns, tau, layout, cache.past(), tors)
 
-    def append_to_cache(self, cond: Conditioning, clean: Rigid, dt_ns: torch.Tensor, tau: torch.Tensor, cache: KVCache) -> None:
+    def append_to_cache(self, cond: Conditioning, clean: Rigid, dt_ns: torch.Tensor, tau: torch.Tensor, cache: KVCache,
+                        torsions: torch.Tensor | None = None) -> None:
         """Run one finished frame ``clean`` [B,N] (Å) at index ``cache.next_frame`` as a clean token
-        (t = 0, context noise ``tau`` [B], ``dt_ns`` [B] since the previous frame) and store its keys/values."""
+        (t = 0, context noise ``tau`` [B], ``dt_ns`` [B] since the previous frame, its ``torsions``
+        [B,N,7,2] (sin, cos)) and store its keys/values."""
         b = clean.shape[0]
         _, _, new_kv = self._single_frame(cond, clean, torch.zeros(b, dtype=clean.dtype, device=clean.device),
-                                          dt_ns, tau, cache, noisy=False)
+                                          dt_ns, tau, cache, noisy=False, torsions=torsions)
         cache.append(new_kv)
 
     def denoise_next(self, cond: Conditioning, noisy: Rigid, t: torch.Tensor, dt_ns: torch.Tensor, tau: torch.Tensor,

@@ -51,9 +51,10 @@ class DenoiseWrapper(torch.nn.Module):
         self.model = model
 
     def forward(self, aatype, residue_index, mask, chain_index, init_rots, init_trans, noisy_rots, noisy_trans,
-                clean_rots, clean_trans, t, dt_ns, tau):
+                clean_rots, clean_trans, t, dt_ns, tau, clean_torsions=None):
         cond = self.model.condition(aatype, residue_index, mask, Rigid(init_rots, init_trans), chain_index=chain_index)
-        out = self.model.denoise(cond, Rigid(noisy_rots, noisy_trans), Rigid(clean_rots, clean_trans), t, dt_ns, tau)
+        out = self.model.denoise(cond, Rigid(noisy_rots, noisy_trans), Rigid(clean_rots, clean_trans), t, dt_ns, tau,
+                                 clean_torsions=clean_torsions)
         return out.rigids.rots, out.rigids.trans, out.torsions
 
 
@@ -105,7 +106,7 @@ def compute_loss(model: torch.nn.Module, diffuser: SE3Diffuser, batch: dict, spe
     dt_ns = batch["dt_ns"].to(clean.dtype)
     rots, trans, torsions = model(batch["aatype"], batch["residue_index"], mask, batch.get("chain_index"),
                                   clean.rots[:, 0], clean.trans[:, 0], noisy.rots, noisy.trans,
-                                  history.rots, history.trans, t, dt_ns, tau)
+                                  history.rots, history.trans, t, dt_ns, tau, batch["torsions"])
     pred = Rigid(rots, trans)
     if spec.diffusion.precondition:
         pred = diffuser.precondition(noisy, pred, t)

@@ -151,7 +151,7 @@ class Generator:
 
     def __init__(self, model, start: StartState, samples: int, steps: int, diffusion: DiffusionSpec,
                  context_noise: float, noise_scale: float, window: int | None, sink: int, seed: int,
-                 device: torch.device, use_cache: bool = True, start_t: float = 1.0) -> None:
+                 device: torch.device, use_cache: bool = True, start_t: float = 1.0, sampler: str = "sde") -> None:
         from starmd.core.diffusion import SE3Diffuser
 
         self.model = model
@@ -167,6 +167,7 @@ class Generator:
         self.seed = seed
         self.use_cache = use_cache
         self.start_t = float(start_t)
+        self.sampler = sampler
         self.last_clean: Rigid | None = None
         exp = lambda x: x.to(device=device).unsqueeze(0).expand(samples, *x.shape)  # noqa: E731
         self.aatype = exp(start.aatype)
@@ -178,6 +179,7 @@ class Generator:
         self.cache = model.new_cache(samples, window=window, sink=sink) if use_cache else None
         self.history: list[Rigid] = []  # only kept for the uncached (full recomputation) path
         self.history_dt: list[torch.Tensor] = []
+        self.history_tors: list[torch.Tensor] = []
         self.frame_index = 0
 
     def _to(self, rigids: Rigid) -> Rigid:
@@ -186,8 +188,9 @@ class Generator:
     def _vec(self, value: float) -> torch.Tensor:
         return torch.full((self.S,), float(value), dtype=self.dtype, device=self.device)
 
-    def append(self, clean: Rigid, dt_ns: float) -> None:
-        """Perturb a finished frame [S, N] to the context-noise level τ and add it to the history/cache."""
+    def append(self, clean: Rigid, dt_ns: float, torsions: torch.Tensor | None = None) -> None:
+        """Perturb a finished frame [S, N] to the context-noise level τ and add it (with its torsions
+        [S, N, 7, 2], when given) to the history/cache."""
         self.last_clean = clean
         from starmd.core.diffusion import perturb_context
 
@@ -196,10 +199,13 @@ class Generator:
         noisy_ctx = perturb_context(clean.to(dtype=torch.float64, device="cpu"), tau.double().cpu(), generator=gen) if self.tau > 0 else clean
         noisy_ctx, _ = _centre(self._to(noisy_ctx))
         if self.use_cache:
-            self.model.append_to_cache(self.cond, noisy_ctx, self._vec(dt_ns), tau, self.cache)
+            self.model.append_to_cache(self.cond, noisy_ctx, self._vec(dt_ns), tau, self.cache,
+                                       torsions=None if torsions is None else torsions.to(device=self.device, dtype=self.dtype))
         else:
             self.history.append(noisy_ctx)
             self.history_dt.append(self._vec(dt_ns))
+            tors = torch.zeros(self.S, self.N, 7, 2, dtype=self.dtype, device=self.device) if torsions is None else torsions
+            self.history_tors.append(tors.to(device=self.device, dtype=self.dtype))
         self.frame_index += 1
 
     def _denoise(self, noisy: Rigid, t: torch.Tensor, dt: torch.Tensor):
@@ -211,7 +217,8 @@ class Generator:
         hist = Rigid.stack(self.history + [noisy], dim=1)  # [S, L, N]
         noisy_all = Rigid.stack(self.history + [noisy], dim=1)
         dts = torch.stack(self.history_dt + [dt], dim=1)
-        out = self.model.denoise(self.cond, noisy_all, hist, t, dts, tau)
+        tors = torch.stack(self.history_tors + [torch.zeros_like(self.history_tors[0])], dim=1)
+        out = self.model.denoise(self.cond, noisy_all, hist, t, dts, tau, clean_torsions=tors)
         return self._precondition(noisy, out.rigids[:, -1], t), out.torsions[:, -1]
 
     def _precondition(self, noisy: Rigid, raw: Rigid, t: torch.Tensor) -> Rigid:
@@ -236,8 +243,14 @@ class Generator:
             t = self._vec(float(ts[k]))
             pred, torsions = self._denoise(x, t, dt)
             step = float(ts[k] - ts[k + 1])
-            x = self.diffuser.reverse_step(x.to(dtype=torch.float64, device="cpu"), pred.to(dtype=torch.float64, device="cpu"),
-                                           t.double().cpu(), step, noise_scale=self.noise_scale, generator=gen)
+            pred64 = Rigid(pred.rots.double().cpu(), pred.trans.double().cpu())
+            if self.sampler == "renoise":  # x_{t'} ~ p_{t'}(· | x0 = prediction): re-noise the prediction
+                x, _ = self.diffuser.forward_marginal(pred64, torch.full((self.S,), float(ts[k + 1]), dtype=torch.float64),
+                                                      generator=gen)
+            else:
+                x = self.diffuser.reverse_step(Rigid(x.rots.double().cpu(), x.trans.double().cpu()), pred64, t.double().cpu(),
+                                               step, noise_scale=self.noise_scale, probability_flow=self.sampler == "ode",
+                                               generator=gen)
             x, _ = _centre(self._to(x))
         pred, torsions = self._denoise(x, self._vec(self.min_t), dt)
         clean, _ = _centre(pred)
@@ -336,7 +349,8 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
     top = make_topology(st.aatype.numpy(), st.chain_index.numpy())
 
     gen = Generator(model, st, spec.samples, spec.steps, diffusion, spec.context_noise, spec.noise_scale, spec.window,
-                    spec.sink, spec.seed, dev, use_cache=use_cache, start_t=spec.start_t)
+                    spec.sink, spec.seed, dev, use_cache=use_cache, start_t=spec.start_t,
+                    sampler=spec.sampler)
     times_ps = np.concatenate([[0.0], np.cumsum(sched) * 1000.0])
     keep = (out is None) if keep_coordinates is None else keep_coordinates
     kept: list[np.ndarray] = []
@@ -352,14 +366,14 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
         if n_done > spec.n_frames:
             raise RolloutError(f"{paths[0]}: the interrupted file already has {n_done} generated frames (> {spec.n_frames})")
         feats = [featurize(p, dtype=torch.float64) for p in previous]
-        gen.append(start_rigids, float(sched[0]))
+        gen.append(start_rigids, float(sched[0]), start_tors)
         for i in range(1, n_done + 1):
             fr = Rigid.stack([f.frames[i] for f in feats], dim=0)
             fr, _ = _centre(Rigid(fr.rots.double(), fr.trans.double()))
-            gen.append(gen._to(fr), float(sched[i - 1]))
+            gen.append(gen._to(fr), float(sched[i - 1]), torch.stack([torch.as_tensor(f.torsions[i]) for f in feats], 0))
         writers = [StreamingTrajectoryWriter(p, top, previous=prev) for p, prev in zip(paths, previous)]
     else:
-        gen.append(start_rigids, float(sched[0]))  # training windows give frame 0 the window's Δt too
+        gen.append(start_rigids, float(sched[0]), start_tors)  # training windows give frame 0 the window's Δt too
         writers = [StreamingTrajectoryWriter(p, top) for p in paths]
         heavy, _ = _atoms(start_rigids, start_tors, st.aatype, st.centroid, st.chain_index)
         for k, w in enumerate(writers):
@@ -387,7 +401,7 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
                 if keep:
                     kept.append(heavy.numpy())
                 if i < spec.n_frames:
-                    gen.append(clean, float(sched[i - 1]))
+                    gen.append(clean, float(sched[i - 1]), torsions)
                 n_new += 1
                 wall = time.perf_counter() - t0
                 fps = n_new / max(wall, 1e-9)

@@ -80,6 +80,8 @@ class ModelSpec(Spec):
     precomputed_pair_dim: int | None = None
     max_relpos: int = Field(32, ge=1, description="relative sequence positions are clipped to ±max_relpos")
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    history_torsions: bool = Field(True, description="clean (history) tokens see their frame's 7 torsions, so side "
+                                   "chains can be carried along time")
     num_rbf: int = Field(16, ge=2, description="radial basis functions of Cβ distances in the pair features")
     max_distance: float = Field(20.0, gt=0, description="Å; the last radial basis centre of the pair features")
     trans_scale: float = Field(10.0, gt=0, description="Å per unit of a raw translation output (rigid updates)")
@@ -220,6 +222,9 @@ class RolloutSpec(Spec):
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     max_ca_jump: float = Field(10.0, gt=0, description="Å; a Cα–Cα neighbour distance above this stops the rollout")
+    sampler: Literal["sde", "ode", "renoise"] = Field(
+        "sde", description="sde: Euler–Maruyama reverse SDE (the paper); ode: probability-flow ODE; renoise: "
+        "re-noise each clean prediction to the next t (x_t' ~ p_t'(·|x0 = prediction))")
     start_t: float = Field(1.0, gt=0, le=1, description="1: each frame starts from the prior (the paper); < 1: from the "
                            "previous frame noised to this diffusion time (SDEdit-style warm start)")
 
