@@ -92,6 +92,12 @@ def test_context_noise_and_dt_reach_the_model():
     assert not torch.allclose(base, run(1.0, 0.0), atol=1e-9)
     assert not torch.allclose(base, run(0.1, 0.05), atol=1e-9)
     torch.testing.assert_close(base, run(0.1, 0.0))
+    # the history's torsions reach the later noisy frames, never the first one (it sees no history)
+    tors = torch.nn.functional.normalize(torch.randn(b, l, n, 7, 2, dtype=torch.float64), dim=-1)
+    with_tors = model.denoise(cond, clean, clean, t, torch.tensor([0.1], dtype=torch.float64),
+                              torch.tensor([0.0], dtype=torch.float64), clean_torsions=tors).rigids.trans
+    assert torch.equal(with_tors[:, 0], base[:, 0])
+    assert not torch.allclose(with_tors[:, 1:], base[:, 1:], atol=1e-9)
 
 
 def test_context_noise_switch_changes_the_objective(tiny_training_spec):
