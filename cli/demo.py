@@ -25,11 +25,14 @@ from starmd_cli.common import handle_errors
 @click.option("--max-ca-jump", type=float, default=10.0, show_default=True, help="Å; a larger Cα–Cα neighbour gap stops the rollout")
 @click.option("--start-t", type=float, default=1.0, show_default=True,
               help="1: every frame from the prior (the paper); <1: warm start from the previous frame noised to this t")
+@click.option("--sampler", type=click.Choice(["sde", "ode", "renoise"]), default="sde", show_default=True,
+              help="reverse process: sde (the paper), ode (probability flow), renoise (re-noise each prediction)")
 @click.option("--noise-scale", type=float, default=1.0, show_default=True, help="scale of the reverse-SDE noise")
 @click.option("--no-figures", is_flag=True)
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @handle_errors
-def demo(checkpoint, manifest, protein, n_frames, steps, window, seed, out, max_ca_jump, start_t, noise_scale, no_figures, quiet):
+def demo(checkpoint, manifest, protein, n_frames, steps, window, seed, out, max_ca_jump, start_t, sampler, noise_scale, no_figures,
+         quiet):
     """Generate a long trajectory for a held-out peptide and print how it compares with its MD
     (oracle = second MD replica; floors = static and random-walk baselines)."""
     from starmd.demo import run_demo
@@ -37,7 +40,7 @@ def demo(checkpoint, manifest, protein, n_frames, steps, window, seed, out, max_
 
     res = run_demo(checkpoint=checkpoint, manifest=manifest, protein=protein, n_frames=n_frames, steps=steps,
                    window=window, seed=seed, out=out, progress=not quiet, make_figures=not no_figures,
-                   max_ca_jump=max_ca_jump, start_t=start_t, noise_scale=noise_scale)
+                   max_ca_jump=max_ca_jump, start_t=start_t, noise_scale=noise_scale, sampler=sampler)
     console = print_report_table(res.report, f"starmd demo: {res.protein}, {n_frames} frames vs reference MD")
     console.print(f"rollout: {res.rollout_summary}")
     if res.stopped_early:
