@@ -25,8 +25,9 @@ from starmd_cli.common import handle_errors
 @click.option("--max-ca-jump", type=float, default=10.0, show_default=True, help="Å; a larger Cα–Cα neighbour gap stops the rollout")
 @click.option("--start-t", type=float, default=1.0, show_default=True,
               help="1: every frame from the prior (the paper); <1: warm start from the previous frame noised to this t")
-@click.option("--sampler", type=click.Choice(["sde", "ode", "renoise"]), default="sde", show_default=True,
-              help="reverse process: sde (the paper), ode (probability flow), renoise (re-noise each prediction)")
+@click.option("--sampler", type=click.Choice(["sde", "ode", "renoise"]), default="renoise", show_default=True,
+              help="reverse process: sde (the paper), ode (probability flow), renoise (re-noise each prediction; "
+                   "the best of the three for the small CPU-trained default model, see BENCHMARKS.md)")
 @click.option("--noise-scale", type=float, default=1.0, show_default=True, help="scale of the reverse-SDE noise")
 @click.option("--no-figures", is_flag=True)
 @click.option("--quiet", is_flag=True, help="no progress bar")

@@ -47,7 +47,7 @@ def _pick_protein(manifest: Path, name: str | None):
 def run_demo(checkpoint: str | Path = DEFAULT_CHECKPOINT, manifest: str | Path = DEFAULT_MANIFEST, protein: str | None = None,
              n_frames: int = 1000, steps: int = 20, window: int | None = 32, seed: int = 0, out: str | Path = "demo_out",
              progress: bool = True, make_figures: bool = True, max_ca_jump: float = 10.0, start_t: float = 1.0,
-             noise_scale: float = 1.0, sampler: str = "sde") -> DemoResult:
+             noise_scale: float = 1.0, sampler: str = "renoise") -> DemoResult:
     """Roll out ``checkpoint`` from a held-out protein of ``manifest`` and evaluate it (see module doc)."""
     from starmd.core.rollout import rollout
     from starmd.core.specs import RolloutSpec
