@@ -26,6 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 import starmd
+from starmd.core.files import publish
 from starmd.core.specs import SPEC_TYPES, ModelSpec, Spec, TrainingSpec, validate_spec
 from starmd.errors import CheckpointError
 
@@ -113,10 +114,7 @@ def save_checkpoint(
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         save_file(tensors, str(tmp), metadata=metadata)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # safetensors creates the file owner-only; make it like any other output
-        os.replace(tmp, path)
+        publish(tmp, path)  # safetensors creates the file owner-only
     finally:
         if tmp.exists():
             tmp.unlink()

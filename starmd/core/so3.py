@@ -54,6 +54,7 @@ import numpy as np
 import roma
 import torch
 
+from starmd.core.files import publish
 from starmd.errors import SpecError
 
 TABLE_VERSION = 1
@@ -290,7 +291,7 @@ def load_tables(sigma_lo: float, sigma_hi: float, num_sigma: int, num_omega: int
             os.close(fd)
             try:
                 torch.save({"params": json.dumps(params, sort_keys=True), **tables}, tmp)
-                os.replace(tmp, path)
+                publish(tmp, path)
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)

@@ -42,6 +42,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from starmd.core.files import publish
 from starmd.core.specs import AblationSpec, RolloutSpec, TrainingSpec, apply_overrides
 from starmd.errors import SpecError, StarMDError
 
@@ -307,7 +308,7 @@ def _write_outputs(report: dict[str, Any], out: Path) -> None:
     os.close(fd)
     try:
         fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, out / "ablation.png")
+        publish(tmp, out / "ablation.png")
     finally:
         plt.close(fig)
         if os.path.exists(tmp):
@@ -320,7 +321,7 @@ def _atomic_write(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

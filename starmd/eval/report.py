@@ -26,6 +26,7 @@ from pathlib import Path
 import mdtraj as md
 import numpy as np
 
+from starmd.core.files import publish
 from starmd.core.specs import EvaluationSpec
 from starmd.errors import InputError, StarMDError
 from starmd.eval import metrics as M
@@ -191,7 +192,7 @@ def _atomic_write(path: Path, data: str | bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -230,7 +231,7 @@ def _figures(out: Path, ref: _Reference, rows: dict, ref_traj: md.Trajectory, ti
         os.close(fd)
         try:
             fig.savefig(tmp, format="png", dpi=90, bbox_inches="tight")
-            os.replace(tmp, path)
+            publish(tmp, path)
         finally:
             plt.close(fig)
             if os.path.exists(tmp):
