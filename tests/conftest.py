@@ -82,3 +82,11 @@ def tiny_training_spec(hexapeptide_manifest, tmp_path):
         data=DataSpec(manifest=str(hexapeptide_manifest), window=3, strides=[1, 2], val_fraction=0.0,
                       cache_dir=str(tmp_path / "cache")),
         out_dir=str(tmp_path / "run"))
+
+
+@pytest.fixture(scope="session")
+def small_diffusion_spec(tmp_path_factory):
+    """A DiffusionSpec with small IGSO(3) tables (quick to build) cached in a private folder."""
+    from starmd.core.specs import DiffusionSpec
+
+    return DiffusionSpec(num_sigma=60, num_omega=400, series_terms=300, cache_dir=str(tmp_path_factory.mktemp("igso3")))

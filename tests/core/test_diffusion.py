@@ -14,23 +14,14 @@ from scipy import stats
 from starmd.core import so3
 from starmd.core.diffusion import SE3Diffuser, centre_of_mass, perturb_context, sample_context_noise
 from starmd.core.rigid import Rigid, random_rotation
-from starmd.core.specs import ContextNoiseSpec, DiffusionSpec
+from starmd.core.specs import ContextNoiseSpec
 
 F64 = torch.float64
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # tiny tensors: intra-op threads only add contention on a shared machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
-def diffuser(tmp_path_factory):
-    spec = DiffusionSpec(num_sigma=60, num_omega=400, series_terms=300, cache_dir=str(tmp_path_factory.mktemp("igso3")))
+def diffuser(small_diffusion_spec):
+    spec = small_diffusion_spec
     return SE3Diffuser(spec)
 
 

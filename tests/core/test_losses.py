@@ -26,15 +26,6 @@ from starmd.core.specs import LossSpec
 F64 = torch.float64
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # tiny tensors: intra-op threads only add contention on a shared machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _frames(shape, gen) -> Rigid:
     return Rigid(random_rotation(shape, generator=gen), 5 * torch.randn(*shape, 3, dtype=F64, generator=gen))
 

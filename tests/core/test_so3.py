@@ -12,25 +12,15 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from starmd.core import so3
-from starmd.core.specs import DiffusionSpec
 from starmd.errors import SpecError
 
 F64 = torch.float64
 SCHEDULE = [0.1, 0.17, 0.35, 0.7, 1.1, 1.5]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # tiny tensors: intra-op threads only add contention on a shared machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
-def igso3(tmp_path_factory):
-    spec = DiffusionSpec(num_sigma=60, num_omega=400, series_terms=300, cache_dir=str(tmp_path_factory.mktemp("igso3")))
+def igso3(small_diffusion_spec):
+    spec = small_diffusion_spec
     return so3.IGSO3.from_spec(spec)
 
 
