@@ -49,10 +49,16 @@ def run_demo(checkpoint: str | Path = DEFAULT_CHECKPOINT, manifest: str | Path =
              progress: bool = True, make_figures: bool = True, max_ca_jump: float = 10.0, start_t: float = 1.0,
              noise_scale: float = 1.0, sampler: str = "renoise") -> DemoResult:
     """Roll out ``checkpoint`` from a held-out protein of ``manifest`` and evaluate it (see module doc)."""
+    import os
+
+    import torch
+
     from starmd.core.rollout import rollout
     from starmd.core.specs import RolloutSpec
     from starmd.eval.report import evaluate
 
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(1)  # peptide-sized tensors: extra intra-op threads only add synchronisation
     checkpoint, manifest, out = Path(checkpoint), Path(manifest), Path(out)
     for path, what in ((checkpoint, "default checkpoint"), (manifest, "data manifest")):
         if not path.exists():
