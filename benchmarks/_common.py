@@ -77,15 +77,22 @@ def base_parser(description: str) -> argparse.ArgumentParser:
 
 def helix_pdb(n_residues: int, path: Path) -> Path:
     """Write an ideal α-helix of ``n_residues`` (sequence cycles through 19 residue types) as a PDB."""
+    import PeptideBuilder
+
+    seq = (SEQUENCE_CYCLE * (n_residues // len(SEQUENCE_CYCLE) + 1))[:n_residues]
+    return _save_peptide(lambda: PeptideBuilder.make_structure(seq, [-57.0] * (n_residues - 1), [-47.0] * (n_residues - 1)), path)
+
+
+def _save_peptide(build, path: Path) -> Path:
+    """Build a Bio.PDB structure with ``build()``, add the terminal OXT and save it as a PDB at ``path``."""
     import warnings
 
     import PeptideBuilder
     from Bio.PDB import PDBIO
 
-    seq = (SEQUENCE_CYCLE * (n_residues // len(SEQUENCE_CYCLE) + 1))[:n_residues]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        structure = PeptideBuilder.make_structure(seq, [-57.0] * (n_residues - 1), [-47.0] * (n_residues - 1))
+        structure = build()
         PeptideBuilder.add_terminal_OXT(structure)
     io = PDBIO()
     io.set_structure(structure)
@@ -116,20 +123,9 @@ class Clock:
 
 def extended_pdb(sequence: str, path: Path) -> Path:
     """Write a fully extended peptide of ``sequence`` (heavy atoms + OXT, as ``starmd simulate`` builds it) as a PDB."""
-    import warnings
-
     import PeptideBuilder
-    from Bio.PDB import PDBIO
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        structure = PeptideBuilder.make_extended_structure(sequence)
-        PeptideBuilder.add_terminal_OXT(structure)
-    io = PDBIO()
-    io.set_structure(structure)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    io.save(str(path))
-    return path
+    return _save_peptide(lambda: PeptideBuilder.make_extended_structure(sequence), path)
 
 
 def timed(fn: Callable[[], object]) -> tuple[Clock, object]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from starmd.core.diffusion import ScoreTargets, SE3Diffuser, sample_context_noise
+from starmd.core.diffusion import ScoreTargets, SE3Diffuser, centre_of_mass, sample_context_noise
 from starmd.core.losses import total_loss
 from starmd.core.protein import to_atoms
 from starmd.core.rigid import Rigid
@@ -36,11 +36,10 @@ def pi_periodic_table() -> torch.Tensor:
     return table
 
 
-def centre_frames(rigids: Rigid, mask: torch.Tensor) -> Rigid:
-    """Remove the Cα centroid of every frame: rigids [B, L, N], mask [B, N] → centred rigids."""
-    w = mask.to(rigids.dtype)[:, None, :, None]
-    centroid = (rigids.trans * w).sum(-2, keepdim=True) / w.sum(-2, keepdim=True).clamp_min(1.0)
-    return rigids.with_translation(rigids.trans - centroid)
+def centre_frames(rigids: Rigid, mask: torch.Tensor) -> tuple[Rigid, torch.Tensor]:
+    """Remove the Cα centroid of every frame: rigids [B, L, N], mask [B, N] → (centred rigids, centroids [B, L, 3])."""
+    centroid = centre_of_mass(rigids.trans, mask[:, None, :].to(rigids.dtype).expand(rigids.shape))
+    return rigids.with_translation(rigids.trans - centroid), centroid.squeeze(-2)
 
 
 class DenoiseWrapper(torch.nn.Module):
@@ -100,7 +99,7 @@ def compute_loss(model: torch.nn.Module, diffuser: SE3Diffuser, batch: dict, spe
     if not isinstance(model, DenoiseWrapper) and not isinstance(getattr(model, "module", None), DenoiseWrapper):
         model = DenoiseWrapper(model)
     mask = batch["mask"].bool()
-    clean = centre_frames(Rigid(batch["rots"], batch["trans"]), mask)
+    clean, centroids = centre_frames(Rigid(batch["rots"], batch["trans"]), mask)
     b, l, n = clean.shape
     t, tau, noisy, history, targets = noise_batch(diffuser, clean, mask, spec, sample_ids)
     dt_ns = batch["dt_ns"].to(clean.dtype)
@@ -124,7 +123,7 @@ def compute_loss(model: torch.nn.Module, diffuser: SE3Diffuser, batch: dict, spe
     tmask = (batch["torsion_mask"].bool() & mask[..., None])[:, None].expand(b, l - 1, n, 7)
     amask = (batch["atom14_mask"].bool() & mask[..., None])[:, None].expand(b, l - 1, n, 14)
     periodic = pi_periodic_table().to(aatype.device)[aatype]
-    target_atoms = batch["atom14"][:, sl] - _centroids(batch["trans"], mask)[:, sl, None, None]
+    target_atoms = batch["atom14"][:, sl] - centroids[:, sl, None, None]
     loss, logs = total_loss(spec.loss, t_frames, res_mask, rot_score=rot_score, trans_score=trans_score, targets=tg,
                             pred_frames=pred_s, target_frames=clean_s, pred_torsions=pred_tors,
                             target_torsions=batch["torsions"][:, sl], torsion_mask=tmask, pi_periodic=periodic,
@@ -137,12 +136,6 @@ def compute_loss(model: torch.nn.Module, diffuser: SE3Diffuser, batch: dict, spe
 
 def _slice_scaling(x: torch.Tensor, sl: slice) -> torch.Tensor:
     return x[:, sl] if x.dim() >= 2 else x
-
-
-def _centroids(trans: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Cα centroid per frame: trans [B, L, N, 3], mask [B, N] → [B, L, 3]."""
-    w = mask.to(trans.dtype)[:, None, :, None]
-    return (trans * w).sum(-2) / w.sum(-2).clamp_min(1.0)
 
 
 __all__ = ["compute_loss", "DenoiseWrapper", "noise_batch", "centre_frames", "pi_periodic_table"]

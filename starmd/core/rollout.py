@@ -65,15 +65,10 @@ class StartState:
     name: str
 
 
-def _centre(rigids: Rigid, mask: torch.Tensor | None = None) -> tuple[Rigid, torch.Tensor]:
+def _centre(rigids: Rigid) -> tuple[Rigid, torch.Tensor]:
     """Remove the Cα centroid per frame: rigids [*, N] → (centred rigids, centroid [*, 3])."""
-    trans = rigids.trans
-    if mask is None:
-        centroid = trans.mean(dim=-2)
-    else:
-        w = mask.to(trans.dtype).unsqueeze(-1)
-        centroid = (trans * w).sum(-2) / w.sum(-2).clamp_min(1)
-    return rigids.with_translation(trans - centroid.unsqueeze(-2)), centroid
+    centroid = rigids.trans.mean(dim=-2)
+    return rigids.with_translation(rigids.trans - centroid.unsqueeze(-2)), centroid
 
 
 def load_start(start, frame: int = 0, topology: str | os.PathLike | None = None) -> StartState:
@@ -192,11 +187,11 @@ class Generator:
         """Perturb a finished frame [S, N] to the context-noise level τ and add it (with its torsions
         [S, N, 7, 2], when given) to the history/cache."""
         self.last_clean = clean
-        from starmd.core.diffusion import perturb_context
-
         gen = make_generator(self.seed, 11, self.frame_index)
         tau = self._vec(self.tau)
-        noisy_ctx = perturb_context(clean.to(dtype=torch.float64, device="cpu"), tau.double().cpu(), generator=gen) if self.tau > 0 else clean
+        noisy_ctx = clean
+        if self.tau > 0:  # the checkpoint's own diffusion schedule (self.diffuser), as in training
+            noisy_ctx = self.diffuser.perturb_context(clean.to(dtype=torch.float64, device="cpu"), tau.double().cpu(), generator=gen)
         noisy_ctx, _ = _centre(self._to(noisy_ctx))
         if self.use_cache:
             self.model.append_to_cache(self.cond, noisy_ctx, self._vec(dt_ns), tau, self.cache,
@@ -214,11 +209,10 @@ class Generator:
             out = self.model.denoise_next(self.cond, noisy, t, dt, tau, self.cache)
             return self._precondition(noisy, out.rigids.reshape(self.S, self.N), t), out.torsions.reshape(self.S, self.N, 7, 2)
         # full recomputation: clean history + one dummy frame, noisy copy only at the last position
-        hist = Rigid.stack(self.history + [noisy], dim=1)  # [S, L, N]
-        noisy_all = Rigid.stack(self.history + [noisy], dim=1)
+        frames = Rigid.stack(self.history + [noisy], dim=1)  # [S, L, N]: clean copies and noisy copies alike
         dts = torch.stack(self.history_dt + [dt], dim=1)
         tors = torch.stack(self.history_tors + [torch.zeros_like(self.history_tors[0])], dim=1)
-        out = self.model.denoise(self.cond, noisy_all, hist, t, dts, tau, clean_torsions=tors)
+        out = self.model.denoise(self.cond, frames, frames, t, dts, tau, clean_torsions=tors)
         return self._precondition(noisy, out.rigids[:, -1], t), out.torsions[:, -1]
 
     def _precondition(self, noisy: Rigid, raw: Rigid, t: torch.Tensor) -> Rigid:

@@ -86,7 +86,7 @@ class StreamingTrajectoryWriter:
         return self.path
 
 
-def read_partial(path: str | os.PathLike, dt_ps: float | None = None) -> md.Trajectory | None:
+def read_partial(path: str | os.PathLike) -> md.Trajectory | None:
     """Frames of an interrupted run (from ``{stem}.part{suffix}``), or None when there is none."""
     path = Path(path)
     part = part_path(path)
@@ -97,9 +97,7 @@ def read_partial(path: str | os.PathLike, dt_ps: float | None = None) -> md.Traj
         traj = md.load(str(part), top=str(top)) if top is not None else md.load(str(part))
     except Exception as err:  # mdtraj raises many types for a truncated file
         raise InputError(f"{part}: cannot read the interrupted rollout ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
-    if dt_ps is not None and path.suffix.lower() != ".xtc":
-        traj.time = np.arange(traj.n_frames) * dt_ps  # DCD/PDB carry no reliable time
-    return traj
+    return traj  # times are rebuilt from the rollout's Δt schedule (DCD/PDB carry none)
 
 
 __all__ = ["StreamingTrajectoryWriter", "read_partial", "part_path", "topology_path", "check_output_path"]
