@@ -125,6 +125,25 @@ def _version_compatible(a: str, b: str) -> bool:
     return a.split(".")[:2] == b.split(".")[:2]
 
 
+# Fields added after the first release whose default changed the model or the loss: a checkpoint whose
+# spec lacks them was made with the value given here, not with today's default.
+_LEGACY_MODEL_FIELDS = {"torsion_head": "regression"}
+_LEGACY_LOSS_FIELDS = {"peptide_bond": 0.0}
+
+
+def _upgrade_legacy_spec(spec: dict) -> dict:
+    """Fill fields that older checkpoints' specs lack with the values those checkpoints were made with."""
+    model = spec if "backend" in spec else spec.get("model")
+    if isinstance(model, dict):
+        for key, value in _LEGACY_MODEL_FIELDS.items():
+            model.setdefault(key, value)
+    loss = spec.get("loss")
+    if isinstance(loss, dict):
+        for key, value in _LEGACY_LOSS_FIELDS.items():
+            loss.setdefault(key, value)
+    return spec
+
+
 def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> CheckpointData:
     """Read every part of a checkpoint; raises CheckpointError on unreadable or foreign files."""
     path = Path(path)
@@ -141,7 +160,7 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     version = meta["starmd_version"]
     if not _version_compatible(version, starmd.__version__):
         raise CheckpointError(f"{path}: written by starmd {version}, this is starmd {starmd.__version__} (major.minor must match)")
-    spec = validate_spec(SPEC_TYPES[meta["spec_type"]], json.loads(meta["spec"]), f"{path} (spec)")
+    spec = validate_spec(SPEC_TYPES[meta["spec_type"]], _upgrade_legacy_spec(json.loads(meta["spec"])), f"{path} (spec)")
     groups: dict[str, dict[str, torch.Tensor]] = {"model": {}, "ema": {}, "optim": {}, "extra": {}}
     for name, value in tensors.items():
         prefix, rest = name.split(".", 1)
@@ -181,7 +200,11 @@ def load_checkpoint(path: str | os.PathLike, use_ema: bool = True, map_location:
         check_same_model(data, expected_spec, path)
     model = build_model(data.model_spec)
     state = data.ema_state if (use_ema and data.ema_state) else data.model_state
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # shape mismatches: name the first tensor, not torch's whole report
+        first = next((ln.strip() for ln in str(err).splitlines() if "size mismatch" in ln), str(err).splitlines()[0])
+        raise CheckpointError(f"{path}: weights do not match the model its spec builds ({first})") from None
     if missing or unexpected:
         raise CheckpointError(f"{path}: weights do not match the model its spec builds "
                               f"(missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})")

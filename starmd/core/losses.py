@@ -19,6 +19,7 @@ import torch
 from starmd.core.diffusion import ScoreTargets
 from starmd.core.rigid import Rigid
 from starmd.core.specs import LossSpec
+from starmd.core.torsion_bins import angle_to_bin
 
 Tensor = torch.Tensor
 
@@ -77,6 +78,27 @@ def torsion_loss(pred: Tensor, target: Tensor, mask: Tensor | None = None, pi_pe
     return _masked_mean(err, mask, 2) + norm_weight * _masked_mean((norm - 1).abs(), mask, 2)
 
 
+def torsion_bin_loss(logits: Tensor, target: Tensor, mask: Tensor | None = None,
+                     pi_periodic: Tensor | None = None) -> Tensor:
+    """Cross-entropy of categorical torsions (:mod:`starmd.core.torsion_bins`).
+
+    logits: [*, N, 7, bins]; target: [*, N, 7, 2] unit (sin, cos); mask [*, N, 7]; pi_periodic
+    optional bool [*, N, 7]: for those torsions θ and θ + π are the same structure, so the loss is
+    −log(p(bin θ) + p(bin θ+π)) (needs an even number of bins). Returns [*] (nats, masked mean).
+    """
+    bins = logits.shape[-1]
+    logp = torch.log_softmax(logits, dim=-1)
+    k = angle_to_bin(target, bins)
+    nll = -logp.gather(-1, k.unsqueeze(-1)).squeeze(-1)
+    if pi_periodic is not None:
+        if bins % 2:
+            raise ValueError(f"π-periodic torsions need an even number of bins, got {bins}")
+        k_alt = (k + bins // 2) % bins
+        both = torch.logsumexp(torch.stack([-nll, logp.gather(-1, k_alt.unsqueeze(-1)).squeeze(-1)]), dim=0)
+        nll = torch.where(pi_periodic.bool(), -both, nll)
+    return _masked_mean(nll, mask, 2)
+
+
 # ============================================================================ FAPE
 def fape(pred_frames: Rigid, target_frames: Rigid, pred_pos: Tensor, target_pos: Tensor,
          frame_mask: Tensor | None = None, pos_mask: Tensor | None = None, clamp: float | None = 10.0,
@@ -132,6 +154,26 @@ def distance_map_loss(pred_pos: Tensor, target_pos: Tensor, mask: Tensor | None 
     return _masked_mean((scale * (d_pred - d_true)).pow(2), pair, 2)
 
 
+def peptide_bond_loss(pred_atoms: Tensor, target_atoms: Tensor, bonded: Tensor) -> Tensor:
+    """Geometry of the peptide bond between residues i and i+1, against the target's.
+
+    pred_atoms, target_atoms: [*, N, 14, 3] atom14 (Å; N, Cα, C first); bonded: [*, N−1] 1 where
+    residues i and i+1 are present and covalently linked (same chain, consecutive numbering).
+    Compares four distances per link, C–N′ (the bond), Cα–N′ and C–Cα′ (which fix the two bond
+    angles) and Cα–Cα′; returns [*]: mean squared difference (Å²) over the linked pairs.
+    Frame-based models place each residue independently, so nothing else ties neighbours together
+    this directly; chain breaks in rollouts are this geometry drifting.
+    """
+    def dists(x: Tensor) -> Tensor:
+        n1, ca1 = x[..., 1:, 0, :], x[..., 1:, 1, :]
+        ca0, c0 = x[..., :-1, 1, :], x[..., :-1, 2, :]
+        pairs = [(c0, n1), (ca0, n1), (c0, ca1), (ca0, ca1)]
+        return torch.stack([torch.linalg.norm(a - b, dim=-1) for a, b in pairs], dim=-1)  # [*, N−1, 4]
+
+    err = (dists(pred_atoms) - dists(target_atoms)).pow(2).mean(-1)
+    return _masked_mean(err, bonded, 1)
+
+
 def aux_weight(t: Tensor, t_max: float = 0.25) -> Tensor:
     """Per-sample weight of the auxiliary losses: 1 where t ≤ t_max, else 0; t [*] → [*]."""
     return (t <= t_max).to(t.dtype if t.is_floating_point() else torch.float32)
@@ -143,6 +185,7 @@ def total_loss(spec: LossSpec, t: Tensor, res_mask: Tensor, *,
                pred_frames: Rigid | None = None, target_frames: Rigid | None = None,
                pred_torsions: Tensor | None = None, target_torsions: Tensor | None = None,
                torsion_mask: Tensor | None = None, pi_periodic: Tensor | None = None,
+               torsion_logits: Tensor | None = None, bonded: Tensor | None = None,
                pred_atoms: Tensor | None = None, target_atoms: Tensor | None = None, atom_mask: Tensor | None = None,
                coord_scale: float = 0.1) -> tuple[Tensor, dict[str, Tensor]]:
     """Weighted sum of the losses whose inputs are given (and whose weight in ``spec`` is > 0).
@@ -151,11 +194,13 @@ def total_loss(spec: LossSpec, t: Tensor, res_mask: Tensor, *,
     res_mask [*, N]; rot_score, trans_score [*, N, 3] (from ``SE3Diffuser.score`` on the model's
     prediction) with ``targets`` (:class:`ScoreTargets` from ``forward_marginal``); pred_frames,
     target_frames Rigid [*, N] (Å); pred_torsions [*, N, 7, 2], target_torsions [*, N, 7, 2],
-    torsion_mask [*, N, 7], pi_periodic [*, N, 7]; pred_atoms, target_atoms [*, N, 14, 3] (atom14,
+    torsion_mask [*, N, 7], pi_periodic [*, N, 7]; torsion_logits [*, N, 7, bins] (categorical
+    head: the torsion term is then the cross-entropy, not the (sin, cos) error); bonded [*, N−1]
+    (linked neighbours, for the peptide-bond term); pred_atoms, target_atoms [*, N, 14, 3] (atom14,
     Å, first four N, Cα, C, O), atom_mask [*, N, 14] (default: res_mask on every atom).
 
     Terms: ``rot``, ``trans`` (score losses), ``torsion``, ``bb_fape`` (frames + backbone atoms),
-    ``sc_fape`` (frames + all atom14 atoms), ``bb_coord``, ``dist_map`` (only samples with
+    ``sc_fape`` (frames + all atom14 atoms), ``bb_coord``, ``dist_map``, ``peptide_bond`` (only samples with
     t ≤ spec.aux_t_max; others weighted 0 but still counted in the mean). Each term is the mean of its
     per-sample values; returns (Σ weight·term as a scalar with gradients, {name: term detached,
     ..., "total": total detached}).
@@ -167,9 +212,12 @@ def total_loss(spec: LossSpec, t: Tensor, res_mask: Tensor, *,
         terms["rot"] = rotation_score_loss(rot_score, targets.rot_score, targets.rot_score_scaling, res_mask)
     if targets is not None and trans_score is not None and spec.trans > 0:
         terms["trans"] = translation_score_loss(trans_score, targets.trans_score, targets.trans_score_scaling, res_mask)
-    if pred_torsions is not None and target_torsions is not None and spec.torsion > 0:
+    if (pred_torsions is not None or torsion_logits is not None) and target_torsions is not None and spec.torsion > 0:
         tmask = torsion_mask if torsion_mask is not None else res_mask.unsqueeze(-1).expand(*res_mask.shape, 7)
-        terms["torsion"] = torsion_loss(pred_torsions, target_torsions, tmask, pi_periodic)
+        if torsion_logits is not None:
+            terms["torsion"] = torsion_bin_loss(torsion_logits, target_torsions, tmask, pi_periodic)
+        else:
+            terms["torsion"] = torsion_loss(pred_torsions, target_torsions, tmask, pi_periodic)
     have_atoms = pred_atoms is not None and target_atoms is not None
     if have_atoms:
         amask = atom_mask if atom_mask is not None else res_mask.unsqueeze(-1).expand(*res_mask.shape, pred_atoms.shape[-2])
@@ -190,8 +238,11 @@ def total_loss(spec: LossSpec, t: Tensor, res_mask: Tensor, *,
             terms["bb_coord"] = w_aux * backbone_coord_loss(bb_pred, bb_true, bb_mask, coord_scale)
         if spec.dist_map > 0:
             terms["dist_map"] = w_aux * distance_map_loss(bb_pred, bb_true, bb_mask, scale=coord_scale)
+        if spec.peptide_bond > 0 and bonded is not None:
+            terms["peptide_bond"] = w_aux * peptide_bond_loss(pred_atoms, target_atoms, bonded.to(pred_atoms.dtype))
     weights = {"rot": spec.rot, "trans": spec.trans, "torsion": spec.torsion, "bb_fape": spec.bb_fape,
-               "sc_fape": spec.sc_fape, "bb_coord": spec.bb_coord, "dist_map": spec.dist_map}
+               "sc_fape": spec.sc_fape, "bb_coord": spec.bb_coord, "dist_map": spec.dist_map,
+               "peptide_bond": spec.peptide_bond}
     if not terms:
         raise ValueError("total_loss: no loss term has its inputs (and a positive weight)")
     means = {k: v.mean() for k, v in terms.items()}
@@ -201,5 +252,6 @@ def total_loss(spec: LossSpec, t: Tensor, res_mask: Tensor, *,
     return total, logs
 
 
-__all__ = ["rotation_score_loss", "translation_score_loss", "torsion_loss", "fape", "backbone_coord_loss",
+__all__ = ["rotation_score_loss", "translation_score_loss", "torsion_loss", "torsion_bin_loss", "fape",
+           "peptide_bond_loss", "backbone_coord_loss",
            "distance_map_loss", "aux_weight", "total_loss"]

@@ -39,6 +39,7 @@ from starmd.backends.base import BackendDims, apply_backend_output, build_backen
 from starmd.core.attention import KVCache, SpaceTimeLayer, TokenLayout, init_linear_small
 from starmd.core.rigid import Rigid
 from starmd.core.specs import ModelSpec
+from starmd.core.torsion_bins import expected_torsions
 from starmd.errors import InputError
 
 NUM_AATYPE = 21  # 20 standard + unknown
@@ -69,8 +70,10 @@ class ModelOutput:
     """Predictions for denoised frames.
 
     ``rigids``: predicted clean frames (Å), ``torsions``: unit (sin, cos) of ω, φ, ψ, χ1–χ4
-    [..., 7, 2], ``singles``: final single features [..., C], ``torsions_unnormalized``: the raw
-    torsion head output [..., 7, 2] (for an angle-norm loss). Leading shape [B, L, N] from
+    [..., 7, 2] (with the categorical head: the circular mean of the distribution), ``singles``:
+    final single features [..., C], ``torsions_unnormalized``: the raw regression head output
+    [..., 7, 2] (for an angle-norm loss), ``torsion_logits``: the categorical head's logits
+    [..., 7, bins] (:mod:`starmd.core.torsion_bins`). Leading shape [B, L, N] from
     ``denoise``, [B, N] from ``denoise_next``.
     """
 
@@ -78,6 +81,7 @@ class ModelOutput:
     torsions: torch.Tensor
     singles: torch.Tensor
     torsions_unnormalized: torch.Tensor | None = None
+    torsion_logits: torch.Tensor | None = None
 
 
 # ---------------------------------------------------------------------------- geometry features
@@ -220,7 +224,8 @@ class StarMD(nn.Module):
         self.frame_pair = nn.Linear(spec.num_rbf, cz)
         self.time = TimeConditioner(spec.time_embed_dim)
         self.blocks = nn.ModuleList(Block(spec, last=i == spec.blocks - 1) for i in range(spec.blocks))
-        self.torsion_head = nn.Sequential(nn.LayerNorm(c), nn.Linear(c, c), nn.SiLU(), nn.Linear(c, 14))
+        self.torsion_head = nn.Sequential(nn.LayerNorm(c), nn.Linear(c, c), nn.SiLU(),
+                                         nn.Linear(c, 7 * self._torsion_outputs(spec)))
 
     # ------------------------------------------------------------------ conditioning
     def condition(
@@ -315,8 +320,14 @@ class StarMD(nn.Module):
             rigids = rigids.compose(block.bb_update(s))
         return rigids, s, new_kv
 
+    @staticmethod
+    def _torsion_outputs(spec: ModelSpec) -> int:
+        return spec.torsion_bins if spec.torsion_head == "categorical" else 2
+
     def _heads(self, rigids: Rigid, s: torch.Tensor) -> ModelOutput:
-        raw = self.torsion_head(s).unflatten(-1, (7, 2))
+        raw = self.torsion_head(s).unflatten(-1, (7, self._torsion_outputs(self.spec)))
+        if self.spec.torsion_head == "categorical":
+            return ModelOutput(rigids=rigids, torsions=expected_torsions(raw), singles=s, torsion_logits=raw)
         tors = raw / torch.linalg.norm(raw, dim=-1, keepdim=True).clamp_min(1e-6)
         return ModelOutput(rigids=rigids, torsions=tors, singles=s, torsions_unnormalized=raw)
 

@@ -54,7 +54,7 @@ class DenoiseWrapper(torch.nn.Module):
         cond = self.model.condition(aatype, residue_index, mask, Rigid(init_rots, init_trans), chain_index=chain_index)
         out = self.model.denoise(cond, Rigid(noisy_rots, noisy_trans), Rigid(clean_rots, clean_trans), t, dt_ns, tau,
                                  clean_torsions=clean_torsions)
-        return out.rigids.rots, out.rigids.trans, out.torsions
+        return out.rigids.rots, out.rigids.trans, out.torsions, out.torsion_logits
 
 
 def _cat_targets(parts: list[ScoreTargets]) -> ScoreTargets:
@@ -103,7 +103,7 @@ def compute_loss(model: torch.nn.Module, diffuser: SE3Diffuser, batch: dict, spe
     b, l, n = clean.shape
     t, tau, noisy, history, targets = noise_batch(diffuser, clean, mask, spec, sample_ids)
     dt_ns = batch["dt_ns"].to(clean.dtype)
-    rots, trans, torsions = model(batch["aatype"], batch["residue_index"], mask, batch.get("chain_index"),
+    rots, trans, torsions, torsion_logits = model(batch["aatype"], batch["residue_index"], mask, batch.get("chain_index"),
                                   clean.rots[:, 0], clean.trans[:, 0], noisy.rots, noisy.trans,
                                   history.rots, history.trans, t, dt_ns, tau, batch["torsions"])
     pred = Rigid(rots, trans)
@@ -119,14 +119,19 @@ def compute_loss(model: torch.nn.Module, diffuser: SE3Diffuser, batch: dict, spe
                       _slice_scaling(targets.rot_score_scaling, sl), _slice_scaling(targets.trans_score_scaling, sl))
     aatype = batch["aatype"][:, None, :].expand(b, l - 1, n)
     pred_tors = torsions[:, sl]
-    pred_atoms, _ = to_atoms(pred_s, pred_tors, aatype)
+    logits = None if torsion_logits is None else torsion_logits[:, sl]
+    # a categorical head is trained by its cross-entropy alone; the atom losses then supervise the frames, with
+    # side chains built from the true torsions (a circular mean of a two-well distribution is not a structure)
+    pred_atoms, _ = to_atoms(pred_s, pred_tors if logits is None else batch["torsions"][:, sl].to(pred_tors.dtype), aatype)
     tmask = (batch["torsion_mask"].bool() & mask[..., None])[:, None].expand(b, l - 1, n, 7)
     amask = (batch["atom14_mask"].bool() & mask[..., None])[:, None].expand(b, l - 1, n, 14)
     periodic = pi_periodic_table().to(aatype.device)[aatype]
     target_atoms = batch["atom14"][:, sl] - centroids[:, sl, None, None]
+    bonded = linked_neighbours(mask, batch["residue_index"], batch.get("chain_index"))[:, None].expand(b, l - 1, n - 1)
     loss, logs = total_loss(spec.loss, t_frames, res_mask, rot_score=rot_score, trans_score=trans_score, targets=tg,
                             pred_frames=pred_s, target_frames=clean_s, pred_torsions=pred_tors,
                             target_torsions=batch["torsions"][:, sl], torsion_mask=tmask, pi_periodic=periodic,
+                            torsion_logits=logits, bonded=bonded,
                             pred_atoms=pred_atoms, target_atoms=target_atoms, atom_mask=amask,
                             coord_scale=spec.diffusion.coordinate_scale)
     out = {k: float(v) for k, v in logs.items() if k != "total"}
@@ -134,8 +139,19 @@ def compute_loss(model: torch.nn.Module, diffuser: SE3Diffuser, batch: dict, spe
     return loss, out
 
 
+def linked_neighbours(mask: torch.Tensor, residue_index: torch.Tensor, chain_index: torch.Tensor | None) -> torch.Tensor:
+    """Bool [B, N−1]: residues i and i+1 are both present, in the same chain and numbered consecutively.
+
+    mask, residue_index, chain_index: [B, N] (chain_index None: one chain)."""
+    m = mask.bool()
+    link = m[:, 1:] & m[:, :-1] & (residue_index[:, 1:] - residue_index[:, :-1] == 1)
+    if chain_index is not None:
+        link &= chain_index[:, 1:] == chain_index[:, :-1]
+    return link
+
+
 def _slice_scaling(x: torch.Tensor, sl: slice) -> torch.Tensor:
     return x[:, sl] if x.dim() >= 2 else x
 
 
-__all__ = ["compute_loss", "DenoiseWrapper", "noise_batch", "centre_frames", "pi_periodic_table"]
+__all__ = ["compute_loss", "DenoiseWrapper", "linked_neighbours", "noise_batch", "centre_frames", "pi_periodic_table"]

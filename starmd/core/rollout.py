@@ -25,8 +25,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from starmd.core.model import ModelOutput
+from starmd.core.refine import refine_peptide_bonds
 from starmd.core.rigid import Rigid
 from starmd.core.specs import DiffusionSpec, RolloutSpec, TrainingSpec
+from starmd.core.torsion_bins import sample_torsions
 from starmd.core.train import make_generator, resolve_device
 from starmd.core.writer import StreamingTrajectoryWriter, check_output_path, read_partial
 from starmd.errors import RolloutError, StarMDError
@@ -146,7 +149,8 @@ class Generator:
 
     def __init__(self, model, start: StartState, samples: int, steps: int, diffusion: DiffusionSpec,
                  context_noise: float, noise_scale: float, window: int | None, sink: int, seed: int,
-                 device: torch.device, use_cache: bool = True, start_t: float = 1.0, sampler: str = "sde") -> None:
+                 device: torch.device, use_cache: bool = True, start_t: float = 1.0, sampler: str = "sde",
+                 torsions: str = "sample") -> None:
         from starmd.core.diffusion import SE3Diffuser
 
         self.model = model
@@ -163,6 +167,7 @@ class Generator:
         self.use_cache = use_cache
         self.start_t = float(start_t)
         self.sampler = sampler
+        self.torsion_mode = torsions
         self.last_clean: Rigid | None = None
         exp = lambda x: x.to(device=device).unsqueeze(0).expand(samples, *x.shape)  # noqa: E731
         self.aatype = exp(start.aatype)
@@ -207,13 +212,15 @@ class Generator:
         tau = self._vec(self.tau)
         if self.use_cache:
             out = self.model.denoise_next(self.cond, noisy, t, dt, tau, self.cache)
-            return self._precondition(noisy, out.rigids.reshape(self.S, self.N), t), out.torsions.reshape(self.S, self.N, 7, 2)
+            return self._precondition(noisy, out.rigids.reshape(self.S, self.N), t), out
         # full recomputation: clean history + one dummy frame, noisy copy only at the last position
         frames = Rigid.stack(self.history + [noisy], dim=1)  # [S, L, N]: clean copies and noisy copies alike
         dts = torch.stack(self.history_dt + [dt], dim=1)
         tors = torch.stack(self.history_tors + [torch.zeros_like(self.history_tors[0])], dim=1)
         out = self.model.denoise(self.cond, frames, frames, t, dts, tau, clean_torsions=tors)
-        return self._precondition(noisy, out.rigids[:, -1], t), out.torsions[:, -1]
+        logits = None if out.torsion_logits is None else out.torsion_logits[:, -1]
+        return self._precondition(noisy, out.rigids[:, -1], t), ModelOutput(out.rigids[:, -1], out.torsions[:, -1],
+                                                                            out.singles[:, -1], torsion_logits=logits)
 
     def _precondition(self, noisy: Rigid, raw: Rigid, t: torch.Tensor) -> Rigid:
         return self.diffuser.precondition(noisy, raw, t) if self.diffuser.spec.precondition else raw
@@ -232,10 +239,9 @@ class Generator:
         x = self._to(x)
         dt = self._vec(dt_ns)
         ts = torch.linspace(t_start, self.min_t, self.steps + 1, dtype=torch.float64)
-        pred, torsions = None, None
         for k in range(self.steps):
             t = self._vec(float(ts[k]))
-            pred, torsions = self._denoise(x, t, dt)
+            pred, _ = self._denoise(x, t, dt)
             step = float(ts[k] - ts[k + 1])
             pred64 = Rigid(pred.rots.double().cpu(), pred.trans.double().cpu())
             if self.sampler == "renoise":  # x_{t'} ~ p_{t'}(· | x0 = prediction): re-noise the prediction
@@ -246,7 +252,10 @@ class Generator:
                                                step, noise_scale=self.noise_scale, probability_flow=self.sampler == "ode",
                                                generator=gen)
             x, _ = _centre(self._to(x))
-        pred, torsions = self._denoise(x, self._vec(self.min_t), dt)
+        pred, out = self._denoise(x, self._vec(self.min_t), dt)
+        torsions = out.torsions
+        if out.torsion_logits is not None and self.torsion_mode == "sample":
+            torsions = sample_torsions(out.torsion_logits, generator=make_generator(self.seed, 12, self.frame_index))
         clean, _ = _centre(pred)
         self.last_clean = clean
         return clean, torsions
@@ -344,7 +353,7 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
 
     gen = Generator(model, st, spec.samples, spec.steps, diffusion, spec.context_noise, spec.noise_scale, spec.window,
                     spec.sink, spec.seed, dev, use_cache=use_cache, start_t=spec.start_t,
-                    sampler=spec.sampler)
+                    sampler=spec.sampler, torsions=spec.torsions)
     times_ps = np.concatenate([[0.0], np.cumsum(sched) * 1000.0])
     keep = (out is None) if keep_coordinates is None else keep_coordinates
     kept: list[np.ndarray] = []
@@ -375,6 +384,7 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
         if keep:
             kept.append(heavy.numpy())
 
+    linked = ~st.chain_breaks.to(device=dev, dtype=torch.bool)[1:]  # [N−1]: residue i+1 continues i's chain
     stopped = None
     previous_frame = gen.start_rigids if n_done == 0 else gen._to(_centre(Rigid(fr.rots.double(), fr.trans.double()))[0])
     t0 = time.perf_counter()
@@ -383,6 +393,8 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
         with progress_bar("rollout", total=spec.n_frames, completed=n_done, enabled=progress, unit="frame") as bar:
             for i in range(n_done + 1, spec.n_frames + 1):
                 clean, torsions = gen.next_frame(float(sched[i - 1]))
+                if spec.refine_backbone:
+                    clean = refine_peptide_bonds(clean, linked)
                 clean = align_to(clean, previous_frame)
                 previous_frame = clean
                 heavy, ca = _atoms(clean, torsions, st.aatype, st.centroid, st.chain_index)

@@ -82,6 +82,10 @@ class ModelSpec(Spec):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     history_torsions: bool = Field(True, description="clean (history) tokens see their frame's 7 torsions, so side "
                                    "chains can be carried along time")
+    torsion_head: Literal["categorical", "regression"] = Field(
+        "categorical", description="categorical: a distribution over torsion_bins bins per torsion, sampled in "
+        "rollouts; regression: one (sin, cos) per torsion (the paper; averages between rotamer wells)")
+    torsion_bins: int = Field(36, ge=4, description="bins per torsion of the categorical head (even)")
     num_rbf: int = Field(16, ge=2, description="radial basis functions of Cβ distances in the pair features")
     max_distance: float = Field(20.0, gt=0, description="Å; the last radial basis centre of the pair features")
     trans_scale: float = Field(10.0, gt=0, description="Å per unit of a raw translation output (rigid updates)")
@@ -92,6 +96,8 @@ class ModelSpec(Spec):
             raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
         if (self.hidden // self.heads) % 4:
             raise ValueError("hidden/heads must be a multiple of 4 (2D rotary embedding)")
+        if self.torsion_bins % 2:
+            raise ValueError(f"torsion_bins must be even (π-periodic side chains), got {self.torsion_bins}")
         if self.conditioning == "precomputed" and (self.precomputed_single_dim is None or self.precomputed_pair_dim is None):
             raise ValueError("conditioning 'precomputed' needs precomputed_single_dim and precomputed_pair_dim")
         return self
@@ -152,6 +158,8 @@ class LossSpec(Spec):
     sc_fape: float = 0.5
     bb_coord: float = 0.25
     dist_map: float = 0.25
+    peptide_bond: float = Field(1.0, ge=0, description="consecutive-residue C–N′, Cα–N′, C–Cα′, Cα–Cα′ distances "
+                                "against the target's (Å², t ≤ aux_t_max); not in the paper: 0 turns it off")
     aux_t_max: float = Field(0.25, description="coordinate and distance-map losses apply only for t ≤ this")
     fape_clamp: float = Field(10.0, gt=0, description="Å")
     fape_length_scale: float = Field(10.0, gt=0, description="Å")
@@ -225,6 +233,12 @@ class RolloutSpec(Spec):
     sampler: Literal["sde", "ode", "renoise"] = Field(
         "sde", description="sde: Euler–Maruyama reverse SDE (the paper); ode: probability-flow ODE; renoise: "
         "re-noise each clean prediction to the next t (x_t' ~ p_t'(·|x0 = prediction))")
+    refine_backbone: bool = Field(
+        True, description="after each frame, move residue frames as little as possible to close every peptide bond "
+        "with ideal geometry (starmd.core.refine; not in the paper); false gives the network's raw frames")
+    torsions: Literal["sample", "mean"] = Field(
+        "sample", description="categorical torsion heads: sample each frame's torsions from the predicted "
+        "distribution, or take its circular mean (ignored by regression heads)")
     start_t: float = Field(1.0, gt=0, le=1, description="1: each frame starts from the prior (the paper); < 1: from the "
                            "previous frame noised to this diffusion time (SDEdit-style warm start)")
 

@@ -1,0 +1,87 @@
+"""Peptide-bond refinement: closes stretched links with ideal geometry, moves little, is SE(3)-equivariant."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import roma
+import torch
+
+from starmd.core.protein import BOND_C_N, BOND_CA_C
+from starmd.core.refine import ANGLE_CA_C_N, IDEAL_LINK, backbone_atoms, link_deviation, link_distances, refine_peptide_bonds
+from starmd.core.rigid import Rigid
+
+
+def _frames(features, n_frames: int = 8) -> Rigid:
+    fr = features.frames
+    return Rigid(torch.as_tensor(fr.rots[:n_frames]).double(), torch.as_tensor(fr.trans[:n_frames]).double())
+
+
+def _perturb(frames: Rigid, angle: float, shift: float, seed: int = 0) -> Rigid:
+    g = torch.Generator().manual_seed(seed)
+    rot = roma.rotvec_to_rotmat(torch.randn(frames.trans.shape, generator=g, dtype=torch.float64) * angle)
+    return Rigid(frames.rots @ rot, frames.trans + shift * torch.randn(frames.trans.shape, generator=g, dtype=torch.float64))
+
+
+def _rms_move(a: Rigid, b: Rigid) -> float:
+    return float((backbone_atoms(a) - backbone_atoms(b)).pow(2).sum(-1).mean().sqrt())
+
+
+def test_ideal_link_distances_follow_from_the_bond_angle():
+    # place Cα, C, N′ explicitly: C at the origin, Cα on −x, N′ at the Cα–C–N′ angle from the C→Cα direction
+    theta = math.radians(ANGLE_CA_C_N)
+    ca = np.array([-BOND_CA_C, 0.0, 0.0])
+    n_next = BOND_C_N * np.array([-math.cos(theta), math.sin(theta), 0.0])
+    assert np.linalg.norm(ca - n_next) == pytest.approx(IDEAL_LINK[1], abs=1e-12)
+
+
+def test_refinement_closes_links_and_moves_little(peptide_features):
+    truth = _frames(peptide_features)
+    noisy = _perturb(truth, angle=0.08, shift=0.3)
+    linked = torch.ones(truth.shape[-1] - 1, dtype=torch.bool)
+    out = refine_peptide_bonds(noisy, linked)
+    assert float(link_deviation(noisy, linked.expand(8, -1)).max()) > 0.5
+    assert float(link_deviation(out, linked.expand(8, -1)).max()) < 0.02
+    ca = out.trans
+    assert float((ca[:, 1:] - ca[:, :-1]).norm(dim=-1).max()) < 3.85  # Cα–Cα of a closed trans/cis link ≤ 3.8 Å
+    assert _rms_move(out, noisy) < _rms_move(noisy, truth)  # moves less than the noise it repairs
+    assert _rms_move(out, truth) < _rms_move(noisy, truth)  # and towards the real structure
+
+
+def test_refinement_is_idempotent_and_keeps_dtype(peptide_features):
+    noisy = _perturb(_frames(peptide_features), angle=0.05, shift=0.2, seed=1)
+    linked = torch.ones(noisy.shape[-1] - 1, dtype=torch.bool)
+    once = refine_peptide_bonds(noisy, linked)
+    twice = refine_peptide_bonds(once, linked)
+    assert torch.equal(once.trans, twice.trans) and torch.equal(once.rots, twice.rots)
+    f32 = refine_peptide_bonds(Rigid(noisy.rots.float(), noisy.trans.float()), linked)
+    assert f32.trans.dtype == torch.float32
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_refinement_is_se3_equivariant(peptide_features, seed):
+    noisy = _perturb(_frames(peptide_features, 2), angle=0.08, shift=0.3, seed=seed)
+    linked = torch.ones(noisy.shape[-1] - 1, dtype=torch.bool)
+    g = torch.Generator().manual_seed(100 + seed)
+    rot = roma.random_rotmat(generator=g, dtype=torch.float64)
+    shift = torch.randn(3, generator=g, dtype=torch.float64) * 10
+    moved = Rigid(rot @ noisy.rots, noisy.trans @ rot.T + shift)
+    a = refine_peptide_bonds(moved, linked)
+    b = refine_peptide_bonds(noisy, linked)
+    assert torch.allclose(a.trans, b.trans @ rot.T + shift, atol=1e-5)
+    assert torch.allclose(a.rots, rot @ b.rots, atol=1e-5)
+
+
+def test_unlinked_neighbours_are_not_pulled_together(peptide_features):
+    truth = _frames(peptide_features, 1)
+    n = truth.shape[-1]
+    far = Rigid(truth.rots.clone(), truth.trans.clone())
+    far.trans[:, n // 2:] += torch.tensor([30.0, 0.0, 0.0], dtype=torch.float64)  # two pieces 30 Å apart
+    linked = torch.ones(n - 1, dtype=torch.bool)
+    linked[n // 2 - 1] = False
+    out = refine_peptide_bonds(far, linked)
+    d = link_distances(backbone_atoms(out))[0, n // 2 - 1, 0]
+    assert float(d) > 25.0
+    assert float(link_deviation(out, linked[None]).max()) < 0.02
