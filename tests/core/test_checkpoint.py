@@ -80,3 +80,45 @@ def test_other_spec_names_both(tmp_path):
         check_same_model(data, ModelSpec.tiny(hidden=64), path)
     meta_spec = json.loads(json.dumps(data.spec.to_dict()))
     assert meta_spec["hidden"] == 32
+
+
+def test_checkpoints_from_before_the_categorical_head_load_as_regression(tmp_path):
+    from safetensors import safe_open
+
+    from starmd.core.checkpoint import load_checkpoint
+    from starmd.core.model import build_model
+
+    spec = TrainingSpec(model=ModelSpec.tiny(torsion_head="regression"), steps=1)
+    torch.manual_seed(0)
+    model = build_model(spec.model)
+    path = save_checkpoint(tmp_path / "new.ckpt", model, spec)
+    with safe_open(str(path), framework="pt") as h:
+        meta = dict(h.metadata())
+    legacy = json.loads(meta["spec"])
+    del legacy["model"]["torsion_head"], legacy["model"]["torsion_bins"], legacy["loss"]["peptide_bond"]
+    meta["spec"] = json.dumps(legacy)
+    save_file(load_file(str(path)), str(tmp_path / "legacy.ckpt"), metadata=meta)
+    data = read_checkpoint(tmp_path / "legacy.ckpt")
+    assert data.spec.model.torsion_head == "regression" and data.spec.loss.peptide_bond == 0.0
+    loaded = load_checkpoint(tmp_path / "legacy.ckpt")
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+
+
+def test_weights_of_another_shape_give_one_line(tmp_path):
+    from safetensors import safe_open
+
+    from starmd.core.checkpoint import load_checkpoint
+    from starmd.core.model import build_model
+
+    spec = TrainingSpec(model=ModelSpec.tiny(), steps=1)
+    path = save_checkpoint(tmp_path / "a.ckpt", build_model(spec.model), spec)
+    with safe_open(str(path), framework="pt") as h:
+        meta = dict(h.metadata())
+    tensors = load_file(str(path))
+    name = next(k for k in tensors if k.startswith("model.torsion_head") and tensors[k].dim() == 2)
+    tensors[name] = torch.zeros(3, tensors[name].shape[1])
+    tensors["ema." + name[len("model."):]] = tensors[name].clone()
+    save_file(tensors, str(tmp_path / "bad.ckpt"), metadata=meta)
+    with pytest.raises(CheckpointError, match=r"^.*bad.ckpt: weights do not match .*size mismatch") as err:
+        load_checkpoint(tmp_path / "bad.ckpt")
+    assert "\n" not in str(err.value)

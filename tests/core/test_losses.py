@@ -180,3 +180,27 @@ def test_total_loss_backpropagates_without_nan():
 def test_total_loss_needs_some_input():
     with pytest.raises(ValueError, match="no loss term"):
         total_loss(LossSpec(), torch.zeros(2), torch.ones(2, 3))
+
+
+def test_peptide_bond_loss_sees_only_linked_neighbours_and_ignores_global_motion():
+    from starmd.core.losses import peptide_bond_loss
+
+    torch.manual_seed(0)
+    atoms = torch.randn(2, 5, 14, 3, dtype=torch.float64) * 3
+    linked = torch.ones(2, 4, dtype=torch.float64)
+    assert torch.equal(peptide_bond_loss(atoms, atoms, linked), torch.zeros(2, dtype=torch.float64))
+    rot = random_rotation(generator=torch.Generator().manual_seed(1))
+    moved = atoms @ rot.T + torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64)
+    assert torch.allclose(peptide_bond_loss(moved, atoms, linked), torch.zeros(2, dtype=torch.float64), atol=1e-20)
+    # moving residue 2's backbone by 0.5 Å along x changes its two links; unlinking them hides it
+    pred = atoms.clone()
+    pred[:, 2, :3] += torch.tensor([0.5, 0.0, 0.0], dtype=torch.float64)
+    assert (peptide_bond_loss(pred, atoms, linked) > 0).all()
+    unlinked = linked.clone()
+    unlinked[:, 1:3] = 0
+    assert torch.equal(peptide_bond_loss(pred, atoms, unlinked), torch.zeros(2, dtype=torch.float64))
+    # the value is the mean squared difference of the four distances over linked pairs
+    d = lambda x, a, b, i: torch.linalg.norm(x[:, i, a] - x[:, i + 1, b], dim=-1)  # noqa: E731
+    pairs = [(2, 0), (1, 0), (2, 1), (1, 1)]
+    per_link = [torch.stack([(d(pred, a, b, i) - d(atoms, a, b, i)) ** 2 for a, b in pairs]).mean(0) for i in range(4)]
+    assert torch.allclose(peptide_bond_loss(pred, atoms, linked), torch.stack(per_link).mean(0))

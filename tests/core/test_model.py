@@ -241,3 +241,21 @@ def test_presets_parameter_counts_and_tiny_speed():
         (out.rigids.trans.square().mean() + out.torsions.sum()).backward()
         best = min(best, time.perf_counter() - start)
     assert best < 2.0, best  # ~0.2 s on an idle core; loose bound for a shared CI machine
+
+
+@pytest.mark.parametrize("head", ["categorical", "regression"])
+def test_torsion_heads(head):
+    from starmd.core.torsion_bins import expected_torsions
+
+    model = make_model("frame_ipa", "joint", dtype=torch.float32, torsion_head=head, torsion_bins=12)
+    b, l, n = 1, 2, 4
+    x = inputs(b, l, n, 1, dtype=torch.float32)
+    cond = model.condition(x["aatype"], x["residue_index"], x["mask"], x["init"])
+    out = model.denoise(cond, x["noisy"], x["clean"], x["t"][:, 0], x["dt"][:, 0], x["tau"])
+    assert out.torsions.shape == (b, l, n, 7, 2)
+    assert torch.allclose(out.torsions.norm(dim=-1), torch.ones(()), atol=1e-5)
+    if head == "categorical":
+        assert out.torsion_logits.shape == (b, l, n, 7, 12) and out.torsions_unnormalized is None
+        assert torch.allclose(out.torsions, expected_torsions(out.torsion_logits))
+    else:
+        assert out.torsion_logits is None and out.torsions_unnormalized.shape == (b, l, n, 7, 2)
