@@ -179,7 +179,8 @@ class Generator:
         self.cache = model.new_cache(samples, window=window, sink=sink) if use_cache else None
         self.history: list[Rigid] = []  # only kept for the uncached (full recomputation) path
         self.history_dt: list[torch.Tensor] = []
-        self.history_tors: list[torch.Tensor] = []
+        self.history_tors: list[torch.Tensor | None] = []
+        self._without_torsions = False
         self.frame_index = 0
 
     def _to(self, rigids: Rigid) -> Rigid:
@@ -191,6 +192,9 @@ class Generator:
     def append(self, clean: Rigid, dt_ns: float, torsions: torch.Tensor | None = None) -> None:
         """Perturb a finished frame [S, N] to the context-noise level τ and add it (with its torsions
         [S, N, 7, 2], when given) to the history/cache."""
+        if self.frame_index and (torsions is None) != self._without_torsions:
+            raise RolloutError("Generator.append: give torsions with every frame or with none")
+        self._without_torsions = torsions is None
         self.last_clean = clean
         gen = make_generator(self.seed, 11, self.frame_index)
         tau = self._vec(self.tau)
@@ -204,8 +208,7 @@ class Generator:
         else:
             self.history.append(noisy_ctx)
             self.history_dt.append(self._vec(dt_ns))
-            tors = torch.zeros(self.S, self.N, 7, 2, dtype=self.dtype, device=self.device) if torsions is None else torsions
-            self.history_tors.append(tors.to(device=self.device, dtype=self.dtype))
+            self.history_tors.append(None if torsions is None else torsions.to(device=self.device, dtype=self.dtype))
         self.frame_index += 1
 
     def _denoise(self, noisy: Rigid, t: torch.Tensor, dt: torch.Tensor):
@@ -216,7 +219,10 @@ class Generator:
         # full recomputation: clean history + one dummy frame, noisy copy only at the last position
         frames = Rigid.stack(self.history + [noisy], dim=1)  # [S, L, N]: clean copies and noisy copies alike
         dts = torch.stack(self.history_dt + [dt], dim=1)
-        tors = torch.stack(self.history_tors + [torch.zeros_like(self.history_tors[0])], dim=1)
+        # frames appended without torsions get no torsion features, as in the cache (mixing is refused in append)
+        tors = None
+        if self.history_tors[0] is not None:
+            tors = torch.stack(self.history_tors + [torch.zeros_like(self.history_tors[0])], dim=1)
         out = self.model.denoise(self.cond, frames, frames, t, dts, tau, clean_torsions=tors)
         logits = None if out.torsion_logits is None else out.torsion_logits[:, -1]
         return self._precondition(noisy, out.rigids[:, -1], t), ModelOutput(out.rigids[:, -1], out.torsions[:, -1],

@@ -40,6 +40,23 @@ def test_cached_rollout_equals_full_recomputation(model64):
     np.testing.assert_allclose(cached, full, atol=1e-5)
 
 
+@pytest.mark.parametrize("with_torsions", [True, False])
+def test_generator_cache_equals_recomputation_with_and_without_history_torsions(model64, with_torsions):
+    start = load_start(START)
+    frames = {}
+    for use_cache in (True, False):
+        gen = Generator(model64, start, 1, 2, DiffusionSpec(), 0.05, 1.0, None, 1, 0, torch.device("cpu"), use_cache=use_cache)
+        tors = start.torsions.unsqueeze(0) if with_torsions else None
+        gen.append(gen.start_rigids, 0.01, tors)
+        for _ in range(2):
+            clean, tors = gen.next_frame(0.01)
+            gen.append(clean, 0.01, tors if with_torsions else None)
+        frames[use_cache] = clean.trans
+    torch.testing.assert_close(frames[True], frames[False], atol=1e-8, rtol=0)
+    with pytest.raises(RolloutError, match="torsions with every frame or with none"):
+        gen.append(clean, 0.01, None if with_torsions else tors)
+
+
 def test_window_keeps_cache_memory_constant(model64):
     start = load_start(START)
 
