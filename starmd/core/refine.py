@@ -155,28 +155,31 @@ def refine_peptide_bonds(frames: Rigid, linked: torch.Tensor, sigma_bond: float 
     are ~10⁴ times stiffer than the restraint; a structure whose links already lie within
     ``tolerance`` Å of ideal is returned unchanged. Equivariant: a global rotation/translation of
     the input moves the output the same way. Cost per iteration: O(N) (a banded Cholesky solve).
+    Runs on the CPU whatever the frames' device; the result is returned on that device.
     """
     if frames.shape[-1] < 2:
         return frames
-    linked = torch.as_tensor(linked, dtype=torch.bool, device=frames.device).expand(*frames.shape[:-1], frames.shape[-1] - 1)
-    start = Rigid(frames.rots.double().detach(), frames.trans.double().detach())
+    # small sequential float64 work: always on the CPU (on a GPU it would be launch- and sync-bound)
+    cpu = torch.device("cpu")
+    linked = torch.as_tensor(linked, dtype=torch.bool).to(cpu).expand(*frames.shape[:-1], frames.shape[-1] - 1)
+    start = Rigid(frames.rots.detach().to(cpu, torch.float64), frames.trans.detach().to(cpu, torch.float64))
     deviation = link_deviation(start, linked)
     todo = deviation > tolerance
     if not bool(todo.any()):
         return frames
     rots0, trans0, weight = start.rots[todo], start.trans[todo], linked[todo].double()
-    local = torch.as_tensor(ideal_backbone_local(), dtype=torch.float64, device=frames.device)
+    local = torch.as_tensor(ideal_backbone_local(), dtype=torch.float64)
     target = trans0.new_tensor(IDEAL_LINK)
 
     atoms0 = torch.einsum("snij,kj->snki", rots0, local) + trans0[:, :, None, :]
     rots, trans = rots0, trans0
     s_, n = trans.shape[:2]
-    eye6 = torch.eye(6, dtype=torch.float64, device=frames.device)
+    eye6 = torch.eye(6, dtype=torch.float64)
     # continuation: stiffen the bonds in stages so every Gauss–Newton stage starts near its answer
     stages = _stages(sigma_bond, float(deviation.max()))
     for stage, sigma in enumerate(stages):
         final = stage == len(stages) - 1
-        damping = torch.full((s_,), 1e-6, dtype=torch.float64, device=frames.device)
+        damping = torch.full((s_,), 1e-6, dtype=torch.float64)
         cost, diag, off, grad = _normal_equations(rots, trans, atoms0, weight, local, target, sigma, sigma_move)
         for _ in range(max_iter if final else max_iter // 2):
             scale = torch.diagonal(diag, dim1=-2, dim2=-1).mean((-1, -2))
@@ -195,8 +198,9 @@ def refine_peptide_bonds(frames: Rigid, linked: torch.Tensor, sigma_bond: float 
             if 0 <= gain < 1e-6 and (not final or float(link_deviation(Rigid(rots, trans), weight.bool()).max()) < 0.005):
                 break  # the restraint term dominates the cost: judge the final stage by its bonds (Å)
     out_rots, out_trans = frames.rots.detach().clone(), frames.trans.detach().clone()
-    out_rots[todo] = rots.to(frames.dtype)
-    out_trans[todo] = trans.to(frames.dtype)
+    todo = todo.to(frames.device)
+    out_rots[todo] = rots.to(frames.device, frames.dtype)
+    out_trans[todo] = trans.to(frames.device, frames.dtype)
     return Rigid(out_rots, out_trans)
 
 
