@@ -29,10 +29,11 @@ from starmd_cli.common import handle_errors
               help="reverse process: sde (the paper), ode (probability flow), renoise (re-noise each prediction; "
                    "the best of the three for the small CPU-trained default model, see BENCHMARKS.md)")
 @click.option("--noise-scale", type=float, default=1.0, show_default=True, help="scale of the reverse-SDE noise")
+@click.option("--no-refine", is_flag=True, help="write the network's raw frames (no peptide-bond refinement)")
 @click.option("--no-figures", is_flag=True)
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @handle_errors
-def demo(checkpoint, manifest, protein, n_frames, steps, window, seed, out, max_ca_jump, start_t, sampler, noise_scale, no_figures,
+def demo(checkpoint, manifest, protein, n_frames, steps, window, seed, out, max_ca_jump, start_t, sampler, noise_scale, no_refine, no_figures,
          quiet):
     """Generate a long trajectory for a held-out peptide and print how it compares with its MD
     (oracle = second MD replica; floors = static and random-walk baselines)."""
@@ -41,7 +42,8 @@ def demo(checkpoint, manifest, protein, n_frames, steps, window, seed, out, max_
 
     res = run_demo(checkpoint=checkpoint, manifest=manifest, protein=protein, n_frames=n_frames, steps=steps,
                    window=window, seed=seed, out=out, progress=not quiet, make_figures=not no_figures,
-                   max_ca_jump=max_ca_jump, start_t=start_t, noise_scale=noise_scale, sampler=sampler)
+                   max_ca_jump=max_ca_jump, start_t=start_t, noise_scale=noise_scale, sampler=sampler,
+                   refine_backbone=not no_refine)
     console = print_report_table(res.report, f"starmd demo: {res.protein}, {n_frames} frames vs reference MD")
     console.print(f"rollout: {res.rollout_summary}")
     if res.stopped_early:

@@ -47,7 +47,7 @@ def _pick_protein(manifest: Path, name: str | None):
 def run_demo(checkpoint: str | Path = DEFAULT_CHECKPOINT, manifest: str | Path = DEFAULT_MANIFEST, protein: str | None = None,
              n_frames: int = 1000, steps: int = 20, window: int | None = 32, seed: int = 0, out: str | Path = "demo_out",
              progress: bool = True, make_figures: bool = True, max_ca_jump: float = 10.0, start_t: float = 1.0,
-             noise_scale: float = 1.0, sampler: str = "renoise") -> DemoResult:
+             noise_scale: float = 1.0, sampler: str = "renoise", refine_backbone: bool = True) -> DemoResult:
     """Roll out ``checkpoint`` from a held-out protein of ``manifest`` and evaluate it (see module doc)."""
     import os
 
@@ -71,7 +71,7 @@ def run_demo(checkpoint: str | Path = DEFAULT_CHECKPOINT, manifest: str | Path =
     gen = out / f"{entry.name}_generated.xtc"
     t0 = time.perf_counter()
     spec = RolloutSpec(n_frames=n_frames, dt_ns=dt_ns, steps=steps, window=window, seed=seed, max_ca_jump=max_ca_jump,
-                       start_t=start_t, noise_scale=noise_scale, sampler=sampler)
+                       start_t=start_t, noise_scale=noise_scale, sampler=sampler, refine_backbone=refine_backbone)
     res = rollout(checkpoint, entry.replicas[0], topology=entry.topology, start_frame=0, out=gen, spec=spec, progress=progress,
                   raise_on_stop=False)
     if res.n_frames < 2:

@@ -29,3 +29,18 @@ def test_demo_without_checkpoint(tmp_path):
     res = CliRunner().invoke(cli, ["demo", "--checkpoint", str(tmp_path / "missing.ckpt")])
     assert res.exit_code == 2
     assert "missing.ckpt: default checkpoint not found" in res.output
+
+
+def test_demo_passes_its_rollout_switches(monkeypatch):
+    import starmd.demo
+
+    seen = {}
+
+    def fake(**kw):
+        seen.update(kw)
+        raise starmd.demo.InputError("stop here")
+
+    monkeypatch.setattr(starmd.demo, "run_demo", fake)
+    res = CliRunner().invoke(cli, ["demo", "--no-refine", "--sampler", "sde", "--frames", "7"])
+    assert res.exit_code == 2 and "stop here" in res.output
+    assert seen["refine_backbone"] is False and seen["sampler"] == "sde" and seen["n_frames"] == 7
