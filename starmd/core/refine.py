@@ -6,13 +6,15 @@ the representation ties residue i's C to residue i+1's N. Small errors in the re
 of neighbours show up as stretched or bent peptide bonds and, past 4.19 Å between Cα, as chain
 breaks. After each generated frame, rollouts can minimise
 
-    E = Σ_links Σ_k ((d_k − d_k⁰) / σ_bond)²  +  Σ_residues Σ_{N,Cα,C} |x − x_generated|² / σ_move²
+    E = Σ_links [ Σ_k ((d_k − d_k⁰) / σ_bond)² + (Δω / σ_ω)² + (Δφ′ / σ_dih)² + (Δψ / σ_dih)² ]
+        + Σ_residues Σ_{N,Cα,C} |x − x_generated|² / σ_move²
 
 over a rigid motion of every residue (rotation about its own Cα, then a translation), with
 d = (C–N′, Cα–N′, C–Cα′) per linked pair: the bond length and, through the two other distances,
-the angles Cα–C–N′ and C–N′–Cα′. The ω dihedral is left free (trans and cis both keep
-Cα–Cα′ ≤ 3.8 Å). This is the frame-space analogue of the restrained relaxation that structure
-predictors run after prediction; it is rigid per residue, so side chains and torsions ride along.
+the angles Cα–C–N′ and C–N′–Cα′; ω held planar (trans, or cis where the start structure is cis);
+and, optionally, φ/ψ pulled towards given values (the torsion head's sample). This is the
+frame-space analogue of the restrained relaxation that structure predictors run after prediction;
+it is rigid per residue, so side chains and torsions ride along.
 
 Ideal values (Engh & Huber 1991): C–N 1.329 Å, Cα–C–N 116.2°, C–N–Cα 121.7°, with this package's
 Cα–C 1.525 Å and N–Cα 1.458 Å. Distances in Å.
@@ -72,14 +74,71 @@ def _skew(v: torch.Tensor) -> torch.Tensor:
                         torch.stack([-v[..., 1], v[..., 0], z], -1)], -2)
 
 
+def dihedral_gradients(p0: torch.Tensor, p1: torch.Tensor, p2: torch.Tensor, p3: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Gradients of the dihedral p0–p1–p2–p3 (the IUPAC/mdtraj sign, as ``protein.dihedral``) with
+    respect to each point: points [..., 3] (Å) → four [..., 3] (rad/Å). Closed form of Blondel &
+    Karplus (1996, J. Comput. Chem. 17:1132); no singularity except for collinear points."""
+    f, g, h = p0 - p1, p1 - p2, p3 - p2
+    a, b = torch.cross(f, g, dim=-1), torch.cross(h, g, dim=-1)
+    gn = torch.linalg.norm(g, dim=-1, keepdim=True).clamp_min(1e-9)
+    a2 = a.pow(2).sum(-1, keepdim=True).clamp_min(1e-12)
+    b2 = b.pow(2).sum(-1, keepdim=True).clamp_min(1e-12)
+    fg, hg = (f * g).sum(-1, keepdim=True), (h * g).sum(-1, keepdim=True)
+    d0 = -gn / a2 * a
+    d3 = gn / b2 * b
+    d1 = gn / a2 * a + fg / (a2 * gn) * a - hg / (b2 * gn) * b
+    d2 = -gn / b2 * b - fg / (a2 * gn) * a + hg / (b2 * gn) * b
+    return d0, d1, d2, d3
+
+
+def _wrap(angle: torch.Tensor) -> torch.Tensor:
+    return torch.remainder(angle + math.pi, 2 * math.pi) - math.pi
+
+
+# dihedrals across link i → i+1 as (residue, atom) for each of the four points (N=0, Cα=1, C=2; residue 0 = i)
+_OMEGA = ((0, 1), (0, 2), (1, 0), (1, 1))  # Cα–C–N′–Cα′ (ω of residue i+1)
+_PHI = ((0, 2), (1, 0), (1, 1), (1, 2))  # C–N′–Cα′–C′ (φ of residue i+1)
+_PSI = ((0, 0), (0, 1), (0, 2), (1, 0))  # N–Cα–C–N′ (ψ of residue i)
+
+
+def _link_terms(atoms: torch.Tensor, d_atom: torch.Tensor, weight: torch.Tensor, target: torch.Tensor,
+                sigma_bond: float, dihedral_targets: torch.Tensor | None, sigma_omega: float, sigma_dihedral: float,
+                cis: torch.Tensor):
+    """Residuals that couple residue i and i+1: yields (ρ [S,N−1], row_i [S,N−1,6], row_j [S,N−1,6])."""
+    from starmd.core.protein import dihedral
+
+    scale = (weight / sigma_bond)[..., None]
+    for k, (pa, qa) in enumerate(_LINK_ATOMS):  # the three link distances
+        diff = atoms[:, :-1, pa] - atoms[:, 1:, qa]  # [S, N−1, 3]
+        dist = torch.linalg.norm(diff, dim=-1)
+        u = diff / dist.clamp_min(1e-9)[..., None]
+        yield ((dist - target[k]) * scale[..., 0], torch.einsum("sli,slic->slc", u, d_atom[:, :-1, pa]) * scale,
+               -torch.einsum("sli,slic->slc", u, d_atom[:, 1:, qa]) * scale)
+    terms = [(_OMEGA, None, sigma_omega)]
+    if dihedral_targets is not None:
+        terms += [(_PHI, dihedral_targets[..., 0], sigma_dihedral), (_PSI, dihedral_targets[..., 1], sigma_dihedral)]
+    for points, goal, sigma in terms:
+        pts = [atoms[:, :-1, a] if r == 0 else atoms[:, 1:, a] for r, a in points]
+        value = dihedral(*pts)
+        if goal is None:  # ω: planar, trans unless the link is marked cis
+            goal = torch.where(cis, torch.zeros_like(value), torch.full_like(value, math.pi))
+        w = (weight / sigma)[..., None]
+        grads = dihedral_gradients(*pts)
+        row_i = sum(torch.einsum("sli,slic->slc", g, d_atom[:, :-1, a]) for (r, a), g in zip(points, grads) if r == 0)
+        row_j = sum(torch.einsum("sli,slic->slc", g, d_atom[:, 1:, a]) for (r, a), g in zip(points, grads) if r == 1)
+        yield _wrap(value - goal) * w[..., 0], row_i * w, row_j * w
+
+
 def _normal_equations(rots: torch.Tensor, trans: torch.Tensor, atoms0: torch.Tensor, weight: torch.Tensor,
-                      local: torch.Tensor, target: torch.Tensor, sigma_bond: float, sigma_move: float):
+                      local: torch.Tensor, target: torch.Tensor, sigma_bond: float, sigma_move: float,
+                      dihedral_targets: torch.Tensor | None = None, sigma_omega: float = 0.1,
+                      sigma_dihedral: float = 0.25, cis: torch.Tensor | None = None):
     """Gauss–Newton normal equations at frames (rots [S,N,3,3], trans [S,N,3]) for a per-residue update
     (body-frame rotation vector ω, translation δ): x = R·exp(ω)·a + t + δ, so ∂x/∂ω = −R [a]×, ∂x/∂δ = 1.
 
-    Every residual touches one residue (restraint) or two neighbours (bond), so JᵀJ is block
-    tridiagonal. Returns (cost [S], diagonal blocks [S,N,6,6], off-diagonal blocks [S,N−1,6,6]
-    (rows residue i, columns i+1), gradient Jᵀr [S,N,6])."""
+    Every residual touches one residue (restraint) or two neighbours (link distances, ω, φ′, ψ), so
+    JᵀJ is block tridiagonal. Returns (cost [S], diagonal blocks [S,N,6,6], off-diagonal blocks
+    [S,N−1,6,6] (rows residue i, columns i+1), gradient Jᵀr [S,N,6])."""
     atoms = torch.einsum("snij,kj->snki", rots, local) + trans[:, :, None, :]  # [S, N, 3, 3]
     d_omega = -torch.einsum("snij,kjl->snkil", rots, _skew(local))  # [S, N, atom k, xyz, ω]
     s, n = trans.shape[:2]
@@ -90,19 +149,14 @@ def _normal_equations(rots: torch.Tensor, trans: torch.Tensor, atoms0: torch.Ten
     grad = torch.einsum("snkxa,snkx->sna", d_atom, r_move) / sigma_move
     off = torch.zeros(s, n - 1, 6, 6, dtype=trans.dtype, device=trans.device)
     cost = r_move.pow(2).sum((1, 2, 3))
-    scale = (weight / sigma_bond)[..., None]
-    for k, (pa, qa) in enumerate(_LINK_ATOMS):
-        diff = atoms[:, :-1, pa] - atoms[:, 1:, qa]  # [S, N−1, 3]
-        dist = torch.linalg.norm(diff, dim=-1)
-        u = diff / dist.clamp_min(1e-9)[..., None]
-        rho = (dist - target[k]) * scale[..., 0]
-        row_i = torch.einsum("sli,slic->slc", u, d_atom[:, :-1, pa]) * scale
-        row_j = -torch.einsum("sli,slic->slc", u, d_atom[:, 1:, qa]) * scale
-        diag = diag + torch.nn.functional.pad(row_i[..., :, None] * row_i[..., None, :], (0, 0, 0, 0, 0, 1)) \
-            + torch.nn.functional.pad(row_j[..., :, None] * row_j[..., None, :], (0, 0, 0, 0, 1, 0))
+    pad = torch.nn.functional.pad
+    cis = torch.zeros_like(weight, dtype=torch.bool) if cis is None else cis
+    for rho, row_i, row_j in _link_terms(atoms, d_atom, weight, target, sigma_bond, dihedral_targets,
+                                         sigma_omega, sigma_dihedral, cis):
+        diag = diag + pad(row_i[..., :, None] * row_i[..., None, :], (0, 0, 0, 0, 0, 1)) \
+            + pad(row_j[..., :, None] * row_j[..., None, :], (0, 0, 0, 0, 1, 0))
         off = off + row_i[..., :, None] * row_j[..., None, :]
-        grad = grad + torch.nn.functional.pad(row_i * rho[..., None], (0, 0, 0, 1)) \
-            + torch.nn.functional.pad(row_j * rho[..., None], (0, 0, 1, 0))
+        grad = grad + pad(row_i * rho[..., None], (0, 0, 0, 1)) + pad(row_j * rho[..., None], (0, 0, 1, 0))
         cost = cost + rho.pow(2).sum(-1)
     return cost, diag, off, grad
 
@@ -144,12 +198,34 @@ def _stages(sigma_bond: float, deviation: float) -> list[float]:
     return out + [sigma_bond]
 
 
-def refine_peptide_bonds(frames: Rigid, linked: torch.Tensor, sigma_bond: float = 0.01, sigma_move: float = 0.5,
-                         max_iter: int = 20, tolerance: float = 0.02) -> Rigid:
+def omega(frames: Rigid) -> torch.Tensor:
+    """ω (rad) of every link i → i+1 (Cα–C–N′–Cα′): frames [*, N] → [*, N−1]."""
+    from starmd.core.protein import dihedral
+
+    atoms = backbone_atoms(frames)
+    return dihedral(*[atoms[..., :-1, a, :] if r == 0 else atoms[..., 1:, a, :] for r, a in _OMEGA])
+
+
+def omega_deviation(frames: Rigid, linked: torch.Tensor, cis: torch.Tensor | None = None) -> torch.Tensor:
+    """Largest distance (rad) of a linked ω from its planar value (π, or 0 where ``cis``): frames [S, N],
+    linked [S, N−1] → [S]."""
+    w = omega(frames).abs()
+    dev = math.pi - w if cis is None else torch.where(cis.to(w.device), w, math.pi - w)
+    return torch.where(linked, dev, torch.zeros_like(dev)).amax(-1) if dev.shape[-1] else dev.sum(-1)
+
+
+def refine_peptide_bonds(frames: Rigid, linked: torch.Tensor, dihedrals: torch.Tensor | None = None,
+                         cis: torch.Tensor | None = None,
+                         sigma_bond: float = 0.01, sigma_move: float = 0.5, sigma_omega: float = 0.1,
+                         sigma_dihedral: float = 0.25, max_iter: int = 20, tolerance: float = 0.02) -> Rigid:
     """Move residue frames as little as possible so that every linked peptide bond is ideal.
 
     frames: Rigid [S, N] (Å); linked: bool [S, N−1] or [N−1] (residues i and i+1 are bonded: same
-    chain, consecutive numbering, both present). Returns refined frames of the same shape, dtype and
+    chain, consecutive numbering, both present). Besides the link distances, every linked ω is held
+    planar (σ ``sigma_omega`` rad): trans, or cis where ``cis`` [S, N−1] / [N−1] says so (isomers do
+    not interconvert on MD time scales: take them from the start structure, see :func:`omega`). ``dihedrals`` [S, N, 2]
+    (radians, optional): φ and ψ per residue to pull the backbone towards (σ ``sigma_dihedral``),
+    e.g. a sample of the model's torsion head. Returns refined frames of the same shape, dtype and
     device. The least-squares energy of the module docstring is minimised by damped Gauss–Newton
     (Levenberg–Marquardt) in float64, which converges in a few iterations although the bond terms
     are ~10⁴ times stiffer than the restraint; a structure whose links already lie within
@@ -164,10 +240,16 @@ def refine_peptide_bonds(frames: Rigid, linked: torch.Tensor, sigma_bond: float 
     linked = torch.as_tensor(linked, dtype=torch.bool).to(cpu).expand(*frames.shape[:-1], frames.shape[-1] - 1)
     start = Rigid(frames.rots.detach().to(cpu, torch.float64), frames.trans.detach().to(cpu, torch.float64))
     deviation = link_deviation(start, linked)
-    todo = deviation > tolerance
+    cis = torch.zeros_like(linked) if cis is None else torch.as_tensor(cis, dtype=torch.bool).to(cpu).expand_as(linked)
+    todo = (deviation > tolerance) | (omega_deviation(start, linked, cis) > 2 * sigma_omega)
+    if dihedrals is not None:
+        todo = torch.ones_like(todo)
+        targets = torch.stack([dihedrals[..., 1:, 0], dihedrals[..., :-1, 1]], -1).detach().to(cpu, torch.float64)
     if not bool(todo.any()):
         return frames
     rots0, trans0, weight = start.rots[todo], start.trans[todo], linked[todo].double()
+    extra = dict(dihedral_targets=None if dihedrals is None else targets.expand(*linked.shape, 2)[todo],
+                 sigma_omega=sigma_omega, sigma_dihedral=sigma_dihedral, cis=cis[todo])
     local = torch.as_tensor(ideal_backbone_local(), dtype=torch.float64)
     target = trans0.new_tensor(IDEAL_LINK)
 
@@ -180,12 +262,12 @@ def refine_peptide_bonds(frames: Rigid, linked: torch.Tensor, sigma_bond: float 
     for stage, sigma in enumerate(stages):
         final = stage == len(stages) - 1
         damping = torch.full((s_,), 1e-6, dtype=torch.float64)
-        cost, diag, off, grad = _normal_equations(rots, trans, atoms0, weight, local, target, sigma, sigma_move)
+        cost, diag, off, grad = _normal_equations(rots, trans, atoms0, weight, local, target, sigma, sigma_move, **extra)
         for _ in range(max_iter if final else max_iter // 2):
             scale = torch.diagonal(diag, dim1=-2, dim2=-1).mean((-1, -2))
             step = -_solve_block_tridiagonal(diag + (damping * scale)[:, None, None, None] * eye6, off, grad)
             t_rots, t_trans = _update(rots, trans, step)
-            t_eq = _normal_equations(t_rots, t_trans, atoms0, weight, local, target, sigma, sigma_move)
+            t_eq = _normal_equations(t_rots, t_trans, atoms0, weight, local, target, sigma, sigma_move, **extra)
             better = t_eq[0] <= cost
             gain = float(((cost - t_eq[0]) / cost.clamp_min(1e-30)).amax())
             b3, b4 = better[:, None, None], better[:, None, None, None]
@@ -204,4 +286,5 @@ def refine_peptide_bonds(frames: Rigid, linked: torch.Tensor, sigma_bond: float 
     return Rigid(out_rots, out_trans)
 
 
-__all__ = ["IDEAL_LINK", "backbone_atoms", "link_distances", "link_deviation", "refine_peptide_bonds"]
+__all__ = ["IDEAL_LINK", "backbone_atoms", "link_distances", "link_deviation", "omega", "omega_deviation", "dihedral_gradients",
+           "refine_peptide_bonds"]

@@ -16,6 +16,7 @@ same seed gives the same trajectory, and a resumed rollout continues determinist
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 
 from starmd.core.model import ModelOutput
-from starmd.core.refine import refine_peptide_bonds
+from starmd.core.refine import omega, refine_peptide_bonds
 from starmd.core.rigid import Rigid
 from starmd.core.specs import DiffusionSpec, RolloutSpec, TrainingSpec
 from starmd.core.torsion_bins import sample_torsions
@@ -391,6 +392,7 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
             kept.append(heavy.numpy())
 
     linked = ~st.chain_breaks.to(device=dev, dtype=torch.bool)[1:]  # [N−1]: residue i+1 continues i's chain
+    start_cis = omega(st.rigids).abs() < math.pi / 2  # peptide-bond isomers are kept as in the start structure
     stopped = None
     previous_frame = gen.start_rigids if n_done == 0 else gen._to(_centre(Rigid(fr.rots.double(), fr.trans.double()))[0])
     t0 = time.perf_counter()
@@ -400,7 +402,8 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
             for i in range(n_done + 1, spec.n_frames + 1):
                 clean, torsions = gen.next_frame(float(sched[i - 1]))
                 if spec.refine_backbone:
-                    clean = refine_peptide_bonds(clean, linked)
+                    phi_psi = torch.atan2(torsions[..., 1:3, 0], torsions[..., 1:3, 1]) if spec.refine_dihedrals else None
+                    clean = refine_peptide_bonds(clean, linked, dihedrals=phi_psi, cis=start_cis)
                 clean = align_to(clean, previous_frame)
                 previous_frame = clean
                 heavy, ca = _atoms(clean, torsions, st.aatype, st.centroid, st.chain_index)

@@ -236,6 +236,9 @@ class RolloutSpec(Spec):
     refine_backbone: bool = Field(
         True, description="after each frame, move residue frames as little as possible to close every peptide bond "
         "with ideal geometry (starmd.core.refine; not in the paper); false gives the network's raw frames")
+    refine_dihedrals: bool = Field(
+        True, description="with refine_backbone: also pull each residue's φ/ψ towards the torsion head's (sampled) "
+        "φ/ψ, so the backbone follows the head's Ramachandran distribution")
     torsions: Literal["sample", "mean"] = Field(
         "sample", description="categorical torsion heads: sample each frame's torsions from the predicted "
         "distribution, or take its circular mean (ignored by regression heads)")
