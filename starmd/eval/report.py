@@ -243,7 +243,7 @@ def _figures(out: Path, ref: _Reference, rows: dict, ref_traj: md.Trajectory, ti
     sets = [("reference", ref.proj)] + [(n, rows[n]["_proj"]) for n in md_rows]
     lo = np.min([p[:, :2].min(0) for _, p in sets], 0)
     hi = np.max([p[:, :2].max(0) for _, p in sets], 0)
-    fig, axes = plt.subplots(1, len(sets), figsize=(4 * len(sets), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(sets), figsize=(4 * len(sets), 3.6), squeeze=False, layout="constrained")
     for ax, (name, p) in zip(axes[0], sets, strict=False):
         h, ex, ey = np.histogram2d(p[:, 0], p[:, 1], bins=30, range=[[lo[0], hi[0]], [lo[1], hi[1]]])
         with np.errstate(divide="ignore"):
@@ -255,7 +255,7 @@ def _figures(out: Path, ref: _Reference, rows: dict, ref_traj: md.Trajectory, ti
     save(fig, "fes_pc12.png")
     # tICA projections
     projs = M.tica_projections(ref.kin, [rows[n]["_proj"][:, : ref.spec.n_pcs_kinetic] for n in md_rows], tica_lag_frames)
-    fig, axes = plt.subplots(1, len(projs), figsize=(4 * len(projs), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(projs), figsize=(4 * len(projs), 3.6), squeeze=False, layout="constrained")
     for ax, name, p in zip(axes[0], ["reference", *md_rows], projs, strict=False):
         if p.shape[1] >= 2:
             ax.scatter(p[:, 0], p[:, 1], s=3, c=np.arange(len(p)), cmap="plasma")
@@ -301,7 +301,7 @@ def _figures(out: Path, ref: _Reference, rows: dict, ref_traj: md.Trajectory, ti
     save(fig, "implied_timescales.png")
     # Ramachandran
     sets = [("reference", ref_traj)] + [(n, rows[n]["_traj"]) for n in md_rows]
-    fig, axes = plt.subplots(1, len(sets), figsize=(4 * len(sets), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(sets), figsize=(4 * len(sets), 4), squeeze=False, layout="constrained")
     for ax, (name, t) in zip(axes[0], sets, strict=False):
         r = ramachandran(t)
         ax.scatter(r["phi"].ravel(), r["psi"].ravel(), s=1, alpha=0.4)
