@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 
 from starmd.core.diffusion import ScoreTargets
+from starmd.core.refine import link_distances
 from starmd.core.rigid import Rigid
 from starmd.core.specs import LossSpec
 from starmd.core.torsion_bins import angle_to_bin
@@ -164,11 +165,9 @@ def peptide_bond_loss(pred_atoms: Tensor, target_atoms: Tensor, bonded: Tensor) 
     Frame-based models place each residue independently, so nothing else ties neighbours together
     this directly; chain breaks in rollouts are this geometry drifting.
     """
-    def dists(x: Tensor) -> Tensor:
-        n1, ca1 = x[..., 1:, 0, :], x[..., 1:, 1, :]
-        ca0, c0 = x[..., :-1, 1, :], x[..., :-1, 2, :]
-        pairs = [(c0, n1), (ca0, n1), (c0, ca1), (ca0, ca1)]
-        return torch.stack([torch.linalg.norm(a - b, dim=-1) for a, b in pairs], dim=-1)  # [*, N−1, 4]
+    def dists(x: Tensor) -> Tensor:  # [*, N−1, 4]
+        ca_ca = torch.linalg.norm(x[..., 1:, 1, :] - x[..., :-1, 1, :], dim=-1)
+        return torch.cat([link_distances(x[..., :3, :]), ca_ca[..., None]], dim=-1)
 
     err = (dists(pred_atoms) - dists(target_atoms)).pow(2).mean(-1)
     return _masked_mean(err, bonded, 1)

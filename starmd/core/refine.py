@@ -25,11 +25,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import roma
 import torch
 
-from starmd.core.protein import BOND_C_N, BOND_CA_C, BOND_N_CA, ideal_backbone_local
+from starmd.core.protein import BOND_C_N, BOND_CA_C, BOND_N_CA, dihedral, ideal_backbone_local
 from starmd.core.rigid import Rigid
+from starmd.core.so3 import exp_map
 
 ANGLE_CA_C_N = 116.2  # degrees
 ANGLE_C_N_CA = 121.7
@@ -105,8 +105,6 @@ def _link_terms(atoms: torch.Tensor, d_atom: torch.Tensor, weight: torch.Tensor,
                 sigma_bond: float, dihedral_targets: torch.Tensor | None, sigma_omega: float, sigma_dihedral: float,
                 cis: torch.Tensor):
     """Residuals that couple residue i and i+1: yields (ρ [S,N−1], row_i [S,N−1,6], row_j [S,N−1,6])."""
-    from starmd.core.protein import dihedral
-
     scale = (weight / sigma_bond)[..., None]
     for k, (pa, qa) in enumerate(_LINK_ATOMS):  # the three link distances
         diff = atoms[:, :-1, pa] - atoms[:, 1:, qa]  # [S, N−1, 3]
@@ -161,31 +159,36 @@ def _normal_equations(rots: torch.Tensor, trans: torch.Tensor, atoms0: torch.Ten
     return cost, diag, off, grad
 
 
+# LAPACK upper banded storage of a block-tridiagonal matrix with 6×6 blocks: bandwidth 11 (a block and
+# its right neighbour); row u + a − b of column 6·m + b holds H[6·n + a, 6·m + b]
+_BAND = 11
+_DIAG_A, _DIAG_B = np.triu_indices(6)
+_OFF_A, _OFF_B = (x.reshape(-1) for x in np.meshgrid(np.arange(6), np.arange(6), indexing="ij"))
+
+
 def _solve_block_tridiagonal(diag: torch.Tensor, off: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     """Solve H x = rhs for symmetric positive-definite block-tridiagonal H (blocks 6×6): diag [S,N,6,6],
     off [S,N−1,6,6], rhs [S,N,6] → x [S,N,6]. Uses LAPACK's banded Cholesky (scipy), O(N) per structure."""
     from scipy.linalg import solveh_banded
 
     s, n = rhs.shape[:2]
-    u = 11  # upper bandwidth: a block and its right neighbour
     dn, on, bn = diag.detach().cpu().numpy(), off.detach().cpu().numpy(), rhs.detach().cpu().numpy()
-    a_i, b_i = np.triu_indices(6)
+    diag_rows = _BAND + _DIAG_A - _DIAG_B
+    diag_cols = 6 * np.arange(n)[:, None] + _DIAG_B[None, :]  # [N, 21]
+    off_rows = _BAND - (6 + _OFF_B - _OFF_A)
+    off_cols = 6 * (np.arange(n - 1)[:, None] + 1) + _OFF_B[None, :]  # [N−1, 36]
     out = np.empty((s, n * 6))
     for k in range(s):
-        ab = np.zeros((u + 1, 6 * n))
-        cols = (6 * np.arange(n)[:, None] + b_i[None, :])  # [N, 21]
-        ab[u + a_i[None, :] - b_i[None, :], cols] = dn[k][:, a_i, b_i]
-        if n > 1:
-            aa, bb = np.meshgrid(np.arange(6), np.arange(6), indexing="ij")
-            cols = 6 * (np.arange(n - 1)[:, None] + 1) + bb.reshape(1, -1)
-            ab[u - (6 + bb.reshape(1, -1) - aa.reshape(1, -1)), cols] = on[k].reshape(n - 1, 36)
+        ab = np.zeros((_BAND + 1, 6 * n))
+        ab[diag_rows, diag_cols] = dn[k][:, _DIAG_A, _DIAG_B]
+        ab[off_rows, off_cols] = on[k].reshape(n - 1, 36)
         out[k] = solveh_banded(ab, bn[k].reshape(-1), lower=False, check_finite=False)
     return torch.as_tensor(out, dtype=rhs.dtype, device=rhs.device).reshape(s, n, 6)
 
 
 def _update(rots: torch.Tensor, trans: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Apply a per-residue update step [S, N, 6] (ω, δ): R ← R·exp(ω), t ← t + δ."""
-    return rots @ roma.rotvec_to_rotmat(step[..., :3]), trans + step[..., 3:]
+    return rots @ exp_map(step[..., :3]), trans + step[..., 3:]
 
 
 def _stages(sigma_bond: float, deviation: float) -> list[float]:
@@ -200,8 +203,6 @@ def _stages(sigma_bond: float, deviation: float) -> list[float]:
 
 def omega(frames: Rigid) -> torch.Tensor:
     """ω (rad) of every link i → i+1 (Cα–C–N′–Cα′): frames [*, N] → [*, N−1]."""
-    from starmd.core.protein import dihedral
-
     atoms = backbone_atoms(frames)
     return dihedral(*[atoms[..., :-1, a, :] if r == 0 else atoms[..., 1:, a, :] for r, a in _OMEGA])
 

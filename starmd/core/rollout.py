@@ -391,7 +391,7 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
         if keep:
             kept.append(heavy.numpy())
 
-    linked = ~st.chain_breaks.to(device=dev, dtype=torch.bool)[1:]  # [N−1]: residue i+1 continues i's chain
+    linked = ~st.chain_breaks.bool()[1:]  # [N−1]: residue i+1 continues i's chain (CPU, where refinement runs)
     start_cis = omega(st.rigids).abs() < math.pi / 2  # peptide-bond isomers are kept as in the start structure
     stopped = None
     previous_frame = gen.start_rigids if n_done == 0 else gen._to(_centre(Rigid(fr.rots.double(), fr.trans.double()))[0])
