@@ -102,10 +102,10 @@ _PSI = ((0, 0), (0, 1), (0, 2), (1, 0))  # N–Cα–C–N′ (ψ of residue i)
 
 
 def _link_terms(atoms: torch.Tensor, d_atom: torch.Tensor, weight: torch.Tensor, target: torch.Tensor,
-                sigma_bond: float, dihedral_targets: torch.Tensor | None, sigma_omega: float, sigma_dihedral: float,
+                sigma_bond: torch.Tensor, dihedral_targets: torch.Tensor | None, sigma_omega: float, sigma_dihedral: float,
                 cis: torch.Tensor):
     """Residuals that couple residue i and i+1: yields (ρ [S,N−1], row_i [S,N−1,6], row_j [S,N−1,6])."""
-    scale = (weight / sigma_bond)[..., None]
+    scale = (weight / sigma_bond)[..., None]  # sigma_bond [S, 1] (Å)
     for k, (pa, qa) in enumerate(_LINK_ATOMS):  # the three link distances
         diff = atoms[:, :-1, pa] - atoms[:, 1:, qa]  # [S, N−1, 3]
         dist = torch.linalg.norm(diff, dim=-1)
@@ -128,7 +128,7 @@ def _link_terms(atoms: torch.Tensor, d_atom: torch.Tensor, weight: torch.Tensor,
 
 
 def _normal_equations(rots: torch.Tensor, trans: torch.Tensor, atoms0: torch.Tensor, weight: torch.Tensor,
-                      local: torch.Tensor, target: torch.Tensor, sigma_bond: float, sigma_move: float,
+                      local: torch.Tensor, target: torch.Tensor, sigma_bond: torch.Tensor, sigma_move: float,
                       dihedral_targets: torch.Tensor | None = None, sigma_omega: float = 0.1,
                       sigma_dihedral: float = 0.25, cis: torch.Tensor | None = None):
     """Gauss–Newton normal equations at frames (rots [S,N,3,3], trans [S,N,3]) for a per-residue update
@@ -191,14 +191,22 @@ def _update(rots: torch.Tensor, trans: torch.Tensor, step: torch.Tensor) -> tupl
     return rots @ exp_map(step[..., :3]), trans + step[..., 3:]
 
 
-def _stages(sigma_bond: float, deviation: float) -> list[float]:
-    """Bond stiffness stages (Å): from max(0.1, deviation/3), ÷3 per stage down to ``sigma_bond``."""
-    out = []
-    sigma = max(0.1, deviation / 3.0, sigma_bond)
-    while sigma > sigma_bond * 1.0001:
-        out.append(sigma)
-        sigma /= 3.0
-    return out + [sigma_bond]
+def _stages(sigma_bond: float, deviation: torch.Tensor) -> torch.Tensor:
+    """Bond stiffness stages (Å) per structure: from max(0.1, deviation/3), ÷3 per stage down to
+    ``sigma_bond``: deviation [S] (Å) → [K, S], K the longest schedule. Shorter schedules are aligned
+    to the end (all structures share the last stage, at ``sigma_bond``) and padded with NaN in front."""
+    first = (deviation / 3.0).clamp_min(max(0.1, sigma_bond))
+    length = torch.ceil(torch.log(first / sigma_bond) / math.log(3.0) - 1e-4).clamp_min(0).long() + 1  # [S]
+    count = int(length.max())
+    k = torch.arange(count)[:, None] - (count - length)[None, :]  # stage index within each schedule
+    sigma = (first[None, :] / 3.0 ** k.clamp_min(0).to(deviation.dtype)).clamp_min(sigma_bond)
+    return torch.where(k >= 0, sigma, torch.full_like(sigma, math.nan))
+
+
+def _step_size(step: torch.Tensor) -> torch.Tensor:
+    """Largest per-residue rotation (rad) or translation (Å) of an update [S, N, 6] → [S]; invariant under
+    a global rotation of the frames (ω is in the body frame, |δ| is a length)."""
+    return torch.maximum(step[..., :3].norm(dim=-1), step[..., 3:].norm(dim=-1)).amax(-1)
 
 
 def omega(frames: Rigid) -> torch.Tensor:
@@ -218,7 +226,8 @@ def omega_deviation(frames: Rigid, linked: torch.Tensor, cis: torch.Tensor | Non
 def refine_peptide_bonds(frames: Rigid, linked: torch.Tensor, dihedrals: torch.Tensor | None = None,
                          cis: torch.Tensor | None = None,
                          sigma_bond: float = 0.01, sigma_move: float = 0.5, sigma_omega: float = 0.1,
-                         sigma_dihedral: float = 0.25, max_iter: int = 20, tolerance: float = 0.02) -> Rigid:
+                         sigma_dihedral: float = 0.25, max_iter: int = 20, tolerance: float = 0.02,
+                         gain_tolerance: float = 1e-8) -> Rigid:
     """Move residue frames as little as possible so that every linked peptide bond is ideal.
 
     frames: Rigid [S, N] (Å); linked: bool [S, N−1] or [N−1] (residues i and i+1 are bonded: same
@@ -230,7 +239,8 @@ def refine_peptide_bonds(frames: Rigid, linked: torch.Tensor, dihedrals: torch.T
     device. The least-squares energy of the module docstring is minimised by damped Gauss–Newton
     (Levenberg–Marquardt) in float64, which converges in a few iterations although the bond terms
     are ~10⁴ times stiffer than the restraint; a structure whose links already lie within
-    ``tolerance`` Å of ideal is returned unchanged. Equivariant: a global rotation/translation of
+    ``tolerance`` Å of ideal is returned unchanged. A structure has converged when an accepted
+    step lowers its cost by less than ``gain_tolerance`` (relative). Equivariant: a global rotation/translation of
     the input moves the output the same way. Cost per iteration: O(N) (a banded Cholesky solve).
     Runs on the CPU whatever the frames' device; the result is returned on that device.
     """
@@ -256,30 +266,34 @@ def refine_peptide_bonds(frames: Rigid, linked: torch.Tensor, dihedrals: torch.T
 
     atoms0 = torch.einsum("snij,kj->snki", rots0, local) + trans0[:, :, None, :]
     rots, trans = rots0, trans0
-    s_, n = trans.shape[:2]
     eye6 = torch.eye(6, dtype=torch.float64)
-    # continuation: stiffen the bonds in stages so every Gauss–Newton stage starts near its answer
-    stages = _stages(sigma_bond, float(deviation.max()))
+    # continuation: stiffen the bonds in stages so every Gauss–Newton stage starts near its answer.
+    # Every decision is per structure and uses invariant quantities (costs, body-frame rotations,
+    # lengths), so the result does not depend on the pose or on the other structures of the batch.
+    stages = _stages(sigma_bond, deviation[todo])
     for stage, sigma in enumerate(stages):
-        final = stage == len(stages) - 1
-        damping = torch.full((s_,), 1e-6, dtype=torch.float64)
+        done = sigma.isnan()  # this structure's schedule has not started yet
+        sigma = torch.where(done, torch.full_like(sigma, sigma_bond), sigma)[:, None]
+        damping = torch.full_like(sigma[:, 0], 1e-6)
+        final = stage == len(stages) - 1  # earlier stages only prepare a start: a loose tolerance will do
+        converged = gain_tolerance if final else max(gain_tolerance, 1e-6)
         cost, diag, off, grad = _normal_equations(rots, trans, atoms0, weight, local, target, sigma, sigma_move, **extra)
         for _ in range(max_iter if final else max_iter // 2):
             scale = torch.diagonal(diag, dim1=-2, dim2=-1).mean((-1, -2))
             step = -_solve_block_tridiagonal(diag + (damping * scale)[:, None, None, None] * eye6, off, grad)
             t_rots, t_trans = _update(rots, trans, step)
             t_eq = _normal_equations(t_rots, t_trans, atoms0, weight, local, target, sigma, sigma_move, **extra)
-            better = t_eq[0] <= cost
-            gain = float(((cost - t_eq[0]) / cost.clamp_min(1e-30)).amax())
+            better = (t_eq[0] <= cost) & ~done
+            gain = (cost - t_eq[0]) / cost.clamp_min(1e-30)
             b3, b4 = better[:, None, None], better[:, None, None, None]
             rots, trans = torch.where(b4, t_rots, rots), torch.where(b3, t_trans, trans)
             cost = torch.where(better, t_eq[0], cost)
             diag, off, grad = torch.where(b4, t_eq[1], diag), torch.where(b4, t_eq[2], off), torch.where(b3, t_eq[3], grad)
             damping = torch.where(better, damping * 0.1, damping * 10.0).clamp(1e-12, 1e6)
-            if float(step.abs().amax()) < 1e-5:
+            # converged: an accepted step that no longer lowers the cost, or a step too small to matter
+            done = done | (better & (gain < converged)) | (_step_size(step) < 1e-9)
+            if bool(done.all()):
                 break
-            if 0 <= gain < 1e-6 and (not final or float(link_deviation(Rigid(rots, trans), weight.bool()).max()) < 0.005):
-                break  # the restraint term dominates the cost: judge the final stage by its bonds (Å)
     out_rots, out_trans = frames.rots.detach().clone(), frames.trans.detach().clone()
     todo = todo.to(frames.device)
     out_rots[todo] = rots.to(frames.device, frames.dtype)

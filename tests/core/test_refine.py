@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import roma
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from starmd.core.protein import BOND_C_N, BOND_CA_C
@@ -64,6 +64,7 @@ def test_refinement_is_idempotent_and_keeps_dtype(peptide_features):
 
 @settings(max_examples=12, deadline=None)
 @given(st.integers(0, 2**31 - 1))
+@example(341)  # CI found it: a pose-dependent stopping rule (|step| per component) ended at 0.007 Å apart
 def test_refinement_is_se3_equivariant(peptide_features, seed):
     noisy = _perturb(_frames(peptide_features, 2), angle=0.08, shift=0.3, seed=seed % 1000)
     linked = torch.ones(noisy.shape[-1] - 1, dtype=torch.bool)
@@ -75,6 +76,18 @@ def test_refinement_is_se3_equivariant(peptide_features, seed):
     b = refine_peptide_bonds(noisy, linked)
     assert torch.allclose(a.trans, b.trans @ rot.T + shift, atol=1e-5)
     assert torch.allclose(a.rots, rot @ b.rots, atol=1e-5)
+
+
+def test_each_structure_is_refined_as_if_alone(peptide_features):
+    # a batch must not couple its structures: stiffness stages and convergence are per structure
+    noisy = _perturb(_frames(peptide_features, 4), angle=0.08, shift=0.3, seed=5)
+    noisy.trans[0] += 2.0 * torch.randn(noisy.trans[0].shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    linked = torch.ones(noisy.shape[-1] - 1, dtype=torch.bool)
+    batch = refine_peptide_bonds(noisy, linked)
+    for k in range(4):
+        alone = refine_peptide_bonds(noisy[k:k + 1], linked)
+        assert torch.allclose(batch.trans[k], alone.trans[0], atol=1e-7)
+        assert torch.allclose(batch.rots[k], alone.rots[0], atol=1e-7)
 
 
 def test_unlinked_neighbours_are_not_pulled_together(peptide_features):
