@@ -33,6 +33,9 @@ from starmd.core.so3 import exp_map
 
 ANGLE_CA_C_N = 116.2  # degrees
 ANGLE_C_N_CA = 121.7
+# proline φ (degrees): the pyrrolidine ring closes on N, holding φ at −63 ± 15° (Lovell et al. 2003,
+# Proteins 50:437; MacArthur & Thornton 1991, J. Mol. Biol. 218:397); a ±20° window about the mean
+PROLINE_PHI = (-83.0, -43.0)
 
 
 def _law_of_cosines(a: float, b: float, angle_deg: float) -> float:
@@ -103,7 +106,7 @@ _PSI = ((0, 0), (0, 1), (0, 2), (1, 0))  # N–Cα–C–N′ (ψ of residue i)
 
 def _link_terms(atoms: torch.Tensor, d_atom: torch.Tensor, weight: torch.Tensor, target: torch.Tensor,
                 sigma_bond: torch.Tensor, dihedral_targets: torch.Tensor | None, sigma_omega: float, sigma_dihedral: float,
-                cis: torch.Tensor):
+                cis: torch.Tensor, dihedral_weights: torch.Tensor | None = None):
     """Residuals that couple residue i and i+1: yields (ρ [S,N−1], row_i [S,N−1,6], row_j [S,N−1,6])."""
     scale = (weight / sigma_bond)[..., None]  # sigma_bond [S, 1] (Å)
     for k, (pa, qa) in enumerate(_LINK_ATOMS):  # the three link distances
@@ -112,15 +115,17 @@ def _link_terms(atoms: torch.Tensor, d_atom: torch.Tensor, weight: torch.Tensor,
         u = diff / dist.clamp_min(1e-9)[..., None]
         yield ((dist - target[k]) * scale[..., 0], torch.einsum("sli,slic->slc", u, d_atom[:, :-1, pa]) * scale,
                -torch.einsum("sli,slic->slc", u, d_atom[:, 1:, qa]) * scale)
-    terms = [(_OMEGA, None, sigma_omega)]
+    terms = [(_OMEGA, None, sigma_omega, 1.0)]
     if dihedral_targets is not None:
-        terms += [(_PHI, dihedral_targets[..., 0], sigma_dihedral), (_PSI, dihedral_targets[..., 1], sigma_dihedral)]
-    for points, goal, sigma in terms:
+        dw = torch.ones_like(dihedral_targets) if dihedral_weights is None else dihedral_weights
+        terms += [(_PHI, dihedral_targets[..., 0], sigma_dihedral, dw[..., 0]),
+                  (_PSI, dihedral_targets[..., 1], sigma_dihedral, dw[..., 1])]
+    for points, goal, sigma, extra_weight in terms:
         pts = [atoms[:, :-1, a] if r == 0 else atoms[:, 1:, a] for r, a in points]
         value = dihedral(*pts)
         if goal is None:  # ω: planar, trans unless the link is marked cis
             goal = torch.where(cis, torch.zeros_like(value), torch.full_like(value, math.pi))
-        w = (weight / sigma)[..., None]
+        w = (weight * extra_weight / sigma)[..., None]
         grads = dihedral_gradients(*pts)
         row_i = sum(torch.einsum("sli,slic->slc", g, d_atom[:, :-1, a]) for (r, a), g in zip(points, grads) if r == 0)
         row_j = sum(torch.einsum("sli,slic->slc", g, d_atom[:, 1:, a]) for (r, a), g in zip(points, grads) if r == 1)
@@ -130,7 +135,8 @@ def _link_terms(atoms: torch.Tensor, d_atom: torch.Tensor, weight: torch.Tensor,
 def _normal_equations(rots: torch.Tensor, trans: torch.Tensor, atoms0: torch.Tensor, weight: torch.Tensor,
                       local: torch.Tensor, target: torch.Tensor, sigma_bond: torch.Tensor, sigma_move: float,
                       dihedral_targets: torch.Tensor | None = None, sigma_omega: float = 0.1,
-                      sigma_dihedral: float = 0.25, cis: torch.Tensor | None = None):
+                      sigma_dihedral: float = 0.25, cis: torch.Tensor | None = None,
+                      dihedral_weights: torch.Tensor | None = None):
     """Gauss–Newton normal equations at frames (rots [S,N,3,3], trans [S,N,3]) for a per-residue update
     (body-frame rotation vector ω, translation δ): x = R·exp(ω)·a + t + δ, so ∂x/∂ω = −R [a]×, ∂x/∂δ = 1.
 
@@ -150,7 +156,7 @@ def _normal_equations(rots: torch.Tensor, trans: torch.Tensor, atoms0: torch.Ten
     pad = torch.nn.functional.pad
     cis = torch.zeros_like(weight, dtype=torch.bool) if cis is None else cis
     for rho, row_i, row_j in _link_terms(atoms, d_atom, weight, target, sigma_bond, dihedral_targets,
-                                         sigma_omega, sigma_dihedral, cis):
+                                         sigma_omega, sigma_dihedral, cis, dihedral_weights):
         diag = diag + pad(row_i[..., :, None] * row_i[..., None, :], (0, 0, 0, 0, 0, 1)) \
             + pad(row_j[..., :, None] * row_j[..., None, :], (0, 0, 0, 0, 1, 0))
         off = off + row_i[..., :, None] * row_j[..., None, :]
@@ -209,6 +215,21 @@ def _step_size(step: torch.Tensor) -> torch.Tensor:
     return torch.maximum(step[..., :3].norm(dim=-1), step[..., 3:].norm(dim=-1)).amax(-1)
 
 
+def _proline_phi(proline_next: torch.Tensor, targets: torch.Tensor | None, weights: torch.Tensor | None):
+    """φ targets of links into a proline: the sample where it lies in ``PROLINE_PHI`` (the ring allows
+    no other φ), else the ring's mean. proline_next [S, N−1] (residue i+1 is Pro); targets/weights
+    [S, N−1, 2] (φ′, ψ) or None (no dihedral restraints yet) → the updated (targets, weights)."""
+    lo, hi = (math.radians(a) for a in PROLINE_PHI)
+    if targets is None:
+        targets = torch.zeros(*proline_next.shape, 2, dtype=torch.float64)
+        weights = torch.zeros_like(targets)
+    phi = targets[..., 0]
+    ring = torch.where((phi >= lo) & (phi <= hi), phi, torch.full_like(phi, (lo + hi) / 2))
+    targets = torch.stack([torch.where(proline_next, ring, phi), targets[..., 1]], -1)
+    weights = torch.stack([torch.where(proline_next, torch.ones_like(phi), weights[..., 0]), weights[..., 1]], -1)
+    return targets, weights
+
+
 def omega(frames: Rigid) -> torch.Tensor:
     """ω (rad) of every link i → i+1 (Cα–C–N′–Cα′): frames [*, N] → [*, N−1]."""
     atoms = backbone_atoms(frames)
@@ -224,7 +245,7 @@ def omega_deviation(frames: Rigid, linked: torch.Tensor, cis: torch.Tensor | Non
 
 
 def refine_peptide_bonds(frames: Rigid, linked: torch.Tensor, dihedrals: torch.Tensor | None = None,
-                         cis: torch.Tensor | None = None,
+                         cis: torch.Tensor | None = None, proline: torch.Tensor | None = None,
                          sigma_bond: float = 0.01, sigma_move: float = 0.5, sigma_omega: float = 0.1,
                          sigma_dihedral: float = 0.25, max_iter: int = 20, tolerance: float = 0.02,
                          gain_tolerance: float = 1e-8) -> Rigid:
@@ -235,7 +256,11 @@ def refine_peptide_bonds(frames: Rigid, linked: torch.Tensor, dihedrals: torch.T
     planar (σ ``sigma_omega`` rad): trans, or cis where ``cis`` [S, N−1] / [N−1] says so (isomers do
     not interconvert on MD time scales: take them from the start structure, see :func:`omega`). ``dihedrals`` [S, N, 2]
     (radians, optional): φ and ψ per residue to pull the backbone towards (σ ``sigma_dihedral``),
-    e.g. a sample of the model's torsion head. Returns refined frames of the same shape, dtype and
+    e.g. a sample of the model's torsion head. ``proline`` bool [S, N] / [N] (optional): residues
+    whose φ the pyrrolidine ring holds (``PROLINE_PHI``); their φ is pulled to the given target when
+    it lies in that window, else to the window's centre, with or without ``dihedrals``. In a
+    frame representation nothing else ties the preceding C to the ring, so without this term a
+    generated proline can take a φ no proline can have. Returns refined frames of the same shape, dtype and
     device. The least-squares energy of the module docstring is minimised by damped Gauss–Newton
     (Levenberg–Marquardt) in float64, which converges in a few iterations although the bond terms
     are ~10⁴ times stiffer than the restraint; a structure whose links already lie within
@@ -253,13 +278,21 @@ def refine_peptide_bonds(frames: Rigid, linked: torch.Tensor, dihedrals: torch.T
     deviation = link_deviation(start, linked)
     cis = torch.zeros_like(linked) if cis is None else torch.as_tensor(cis, dtype=torch.bool).to(cpu).expand_as(linked)
     todo = (deviation > tolerance) | (omega_deviation(start, linked, cis) > 2 * sigma_omega)
-    if dihedrals is not None:
-        todo = torch.ones_like(todo)
+    targets = dihedral_weights = None
+    if dihedrals is not None:  # φ of residue i+1 and ψ of residue i for every link i → i+1
         targets = torch.stack([dihedrals[..., 1:, 0], dihedrals[..., :-1, 1]], -1).detach().to(cpu, torch.float64)
+        targets = targets.expand(*linked.shape, 2)
+        dihedral_weights = torch.ones_like(targets)
+    if proline is not None and bool(torch.as_tensor(proline).any()):
+        targets, dihedral_weights = _proline_phi(torch.as_tensor(proline, dtype=torch.bool).to(cpu)[..., 1:].expand_as(linked),
+                                                 targets, dihedral_weights)
+    if targets is not None:
+        todo = torch.ones_like(todo)
     if not bool(todo.any()):
         return frames
     rots0, trans0, weight = start.rots[todo], start.trans[todo], linked[todo].double()
-    extra = dict(dihedral_targets=None if dihedrals is None else targets.expand(*linked.shape, 2)[todo],
+    extra = dict(dihedral_targets=None if targets is None else targets[todo],
+                 dihedral_weights=None if targets is None else dihedral_weights[todo],
                  sigma_omega=sigma_omega, sigma_dihedral=sigma_dihedral, cis=cis[todo])
     local = torch.as_tensor(ideal_backbone_local(), dtype=torch.float64)
     target = trans0.new_tensor(IDEAL_LINK)
@@ -301,5 +334,5 @@ def refine_peptide_bonds(frames: Rigid, linked: torch.Tensor, dihedrals: torch.T
     return Rigid(out_rots, out_trans)
 
 
-__all__ = ["IDEAL_LINK", "backbone_atoms", "link_distances", "link_deviation", "omega", "omega_deviation", "dihedral_gradients",
+__all__ = ["IDEAL_LINK", "PROLINE_PHI", "backbone_atoms", "link_distances", "link_deviation", "omega", "omega_deviation", "dihedral_gradients",
            "refine_peptide_bonds"]

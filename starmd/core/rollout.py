@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from starmd.core.model import ModelOutput
+from starmd.core.protein import RESTYPE_ORDER
 from starmd.core.refine import omega, refine_peptide_bonds
 from starmd.core.rigid import Rigid
 from starmd.core.specs import DiffusionSpec, RolloutSpec, TrainingSpec
@@ -151,7 +152,7 @@ class Generator:
     def __init__(self, model, start: StartState, samples: int, steps: int, diffusion: DiffusionSpec,
                  context_noise: float, noise_scale: float, window: int | None, sink: int, seed: int,
                  device: torch.device, use_cache: bool = True, start_t: float = 1.0, sampler: str = "sde",
-                 torsions: str = "sample") -> None:
+                 torsions: str = "sample", torsion_temperature: float = 1.0) -> None:
         from starmd.core.diffusion import SE3Diffuser
 
         self.model = model
@@ -169,6 +170,7 @@ class Generator:
         self.start_t = float(start_t)
         self.sampler = sampler
         self.torsion_mode = torsions
+        self.torsion_temperature = float(torsion_temperature)
         self.last_clean: Rigid | None = None
         exp = lambda x: x.to(device=device).unsqueeze(0).expand(samples, *x.shape)  # noqa: E731
         self.aatype = exp(start.aatype)
@@ -262,7 +264,8 @@ class Generator:
         pred, out = self._denoise(x, self._vec(self.min_t), dt)
         torsions = out.torsions
         if out.torsion_logits is not None and self.torsion_mode == "sample":
-            torsions = sample_torsions(out.torsion_logits, generator=make_generator(self.seed, 12, self.frame_index))
+            torsions = sample_torsions(out.torsion_logits, generator=make_generator(self.seed, 12, self.frame_index),
+                                       temperature=self.torsion_temperature)
         clean, _ = _centre(pred)
         self.last_clean = clean
         return clean, torsions
@@ -360,7 +363,7 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
 
     gen = Generator(model, st, spec.samples, spec.steps, diffusion, spec.context_noise, spec.noise_scale, spec.window,
                     spec.sink, spec.seed, dev, use_cache=use_cache, start_t=spec.start_t,
-                    sampler=spec.sampler, torsions=spec.torsions)
+                    sampler=spec.sampler, torsions=spec.torsions, torsion_temperature=spec.torsion_temperature)
     times_ps = np.concatenate([[0.0], np.cumsum(sched) * 1000.0])
     keep = (out is None) if keep_coordinates is None else keep_coordinates
     kept: list[np.ndarray] = []
@@ -393,6 +396,7 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
 
     linked = ~st.chain_breaks.bool()[1:]  # [N−1]: residue i+1 continues i's chain (CPU, where refinement runs)
     start_cis = omega(st.rigids).abs() < math.pi / 2  # peptide-bond isomers are kept as in the start structure
+    proline = st.aatype.cpu() == RESTYPE_ORDER["P"]
     stopped = None
     previous_frame = gen.start_rigids if n_done == 0 else gen._to(_centre(Rigid(fr.rots.double(), fr.trans.double()))[0])
     t0 = time.perf_counter()
@@ -403,7 +407,7 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
                 clean, torsions = gen.next_frame(float(sched[i - 1]))
                 if spec.refine_backbone:
                     phi_psi = torch.atan2(torsions[..., 1:3, 0], torsions[..., 1:3, 1]) if spec.refine_dihedrals else None
-                    clean = refine_peptide_bonds(clean, linked, dihedrals=phi_psi, cis=start_cis)
+                    clean = refine_peptide_bonds(clean, linked, dihedrals=phi_psi, cis=start_cis, proline=proline)
                 clean = align_to(clean, previous_frame)
                 previous_frame = clean
                 heavy, ca = _atoms(clean, torsions, st.aatype, st.centroid, st.chain_index)

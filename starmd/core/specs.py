@@ -242,6 +242,9 @@ class RolloutSpec(Spec):
     torsions: Literal["sample", "mean"] = Field(
         "sample", description="categorical torsion heads: sample each frame's torsions from the predicted "
         "distribution, or take its circular mean (ignored by regression heads)")
+    torsion_temperature: float = Field(
+        1.0, gt=0, description="with torsions: sample, draw bins from softmax(logits / T): 1 is the model's "
+        "distribution, < 1 sharpens it towards its most likely bins (fewer rotamer/Ramachandran outliers, less spread)")
     start_t: float = Field(1.0, gt=0, le=1, description="1: each frame starts from the prior (the paper); < 1: from the "
                            "previous frame noised to this diffusion time (SDEdit-style warm start)")
 

@@ -188,3 +188,21 @@ def test_refined_rollouts_keep_every_peptide_bond_closed(model64, tmp_path):
     assert c_n_error(raw_xyz) > 10.0 and c_n_error(refined_xyz) < c_n_error(raw_xyz) / 100
     assert np.linalg.norm(refined_xyz[1:, ca[1:]] - refined_xyz[1:, ca[:-1]], axis=-1).max() < 4.19  # no chain break
     assert np.linalg.norm(raw_xyz[1:, ca[1:]] - raw_xyz[1:, ca[:-1]], axis=-1).max() > 4.19
+
+
+def test_torsion_temperature_changes_only_the_side_chains(model64, tmp_path):
+    # one frame, no refinement: the backbone comes from the diffusion alone, the torsions from the head
+    def heavy(**kw):
+        out = tmp_path / f"g{len(list(tmp_path.iterdir()))}.xtc"
+        spec = RolloutSpec(max_ca_jump=1e6, refine_backbone=False, **kw)
+        rollout(model64, START, n_frames=1, dt_ns=0.01, steps=2, seed=3, out=out, progress=False, spec=spec)
+        return md.load(str(out), top=str(out.with_suffix(".pdb")))
+
+    hot, cold = heavy(), heavy(torsion_temperature=0.2)
+    ca = hot.topology.select("name CA")
+    side = hot.topology.select("not backbone and not name CB and not name O and not name OXT")
+    assert np.allclose(hot.xyz[1, ca], cold.xyz[1, ca], atol=1e-6)
+    assert not np.allclose(hot.xyz[1, side], cold.xyz[1, side], atol=1e-3)
+    # the circular mean ignores the temperature
+    mean_a, mean_b = heavy(torsions="mean"), heavy(torsions="mean", torsion_temperature=0.2)
+    assert np.array_equal(mean_a.xyz, mean_b.xyz)

@@ -65,6 +65,18 @@ def test_sampling_follows_the_distribution_and_stays_in_the_bins():
     assert torch.equal(s, again)
 
 
+def test_temperature_sharpens_the_distribution():
+    # p ∝ p_model^(1/T): (1/4, 3/4) at T = 1/2 becomes (1/10, 9/10); T → 0 gives the most likely bin
+    logits = torch.full((4000, 36), -1e4, dtype=torch.float64)
+    logits[:, 3], logits[:, 20] = 0.0, math.log(3.0)
+    k = angle_to_bin(sample_torsions(logits, generator=torch.Generator().manual_seed(1), temperature=0.5), 36)
+    assert abs(float((k == 20).double().mean()) - 0.9) < 4 * math.sqrt(0.9 * 0.1 / 4000)
+    cold = angle_to_bin(sample_torsions(logits, generator=torch.Generator().manual_seed(1), temperature=0.01), 36)
+    assert bool((cold == 20).all())
+    with pytest.raises(ValueError, match="temperature"):
+        sample_torsions(logits, temperature=0.0)
+
+
 def test_cross_entropy_matches_torch_and_handles_pi_periodic_and_masks():
     torch.manual_seed(0)
     logits = torch.randn(2, 3, 7, 36, dtype=torch.float64)
