@@ -27,15 +27,13 @@ import math
 import numpy as np
 import torch
 
+from starmd.core.proline import PROLINE_PHI_DEG
 from starmd.core.protein import BOND_C_N, BOND_CA_C, BOND_N_CA, dihedral, ideal_backbone_local
 from starmd.core.rigid import Rigid
 from starmd.core.so3 import exp_map
 
 ANGLE_CA_C_N = 116.2  # degrees
 ANGLE_C_N_CA = 121.7
-# proline φ (degrees): the pyrrolidine ring closes on N, holding φ at −63 ± 15° (Lovell et al. 2003,
-# Proteins 50:437; MacArthur & Thornton 1991, J. Mol. Biol. 218:397); a ±20° window about the mean
-PROLINE_PHI = (-83.0, -43.0)
 
 
 def _law_of_cosines(a: float, b: float, angle_deg: float) -> float:
@@ -215,18 +213,20 @@ def _step_size(step: torch.Tensor) -> torch.Tensor:
     return torch.maximum(step[..., :3].norm(dim=-1), step[..., 3:].norm(dim=-1)).amax(-1)
 
 
-def _proline_phi(proline_next: torch.Tensor, targets: torch.Tensor | None, weights: torch.Tensor | None):
-    """φ targets of links into a proline: the sample where it lies in ``PROLINE_PHI`` (the ring allows
+def _proline_phi(proline_next: torch.Tensor, targets: torch.Tensor | None, weights: torch.Tensor | None,
+                 stiffness: float):
+    """φ targets of links into a proline: the sample where it lies in ``PROLINE_PHI_DEG`` (the ring allows
     no other φ), else the ring's mean. proline_next [S, N−1] (residue i+1 is Pro); targets/weights
-    [S, N−1, 2] (φ′, ψ) or None (no dihedral restraints yet) → the updated (targets, weights)."""
-    lo, hi = (math.radians(a) for a in PROLINE_PHI)
+    [S, N−1, 2] (φ′, ψ) or None (no dihedral restraints yet) → the updated (targets, weights), with
+    weight ``stiffness`` (σ_dihedral / σ_proline) on the proline φ."""
+    lo, hi = (math.radians(a) for a in PROLINE_PHI_DEG)
     if targets is None:
         targets = torch.zeros(*proline_next.shape, 2, dtype=torch.float64)
         weights = torch.zeros_like(targets)
     phi = targets[..., 0]
     ring = torch.where((phi >= lo) & (phi <= hi), phi, torch.full_like(phi, (lo + hi) / 2))
     targets = torch.stack([torch.where(proline_next, ring, phi), targets[..., 1]], -1)
-    weights = torch.stack([torch.where(proline_next, torch.ones_like(phi), weights[..., 0]), weights[..., 1]], -1)
+    weights = torch.stack([torch.where(proline_next, torch.full_like(phi, stiffness), weights[..., 0]), weights[..., 1]], -1)
     return targets, weights
 
 
@@ -247,7 +247,7 @@ def omega_deviation(frames: Rigid, linked: torch.Tensor, cis: torch.Tensor | Non
 def refine_peptide_bonds(frames: Rigid, linked: torch.Tensor, dihedrals: torch.Tensor | None = None,
                          cis: torch.Tensor | None = None, proline: torch.Tensor | None = None,
                          sigma_bond: float = 0.01, sigma_move: float = 0.5, sigma_omega: float = 0.1,
-                         sigma_dihedral: float = 0.25, max_iter: int = 20, tolerance: float = 0.02,
+                         sigma_dihedral: float = 0.25, sigma_proline: float = 0.1, max_iter: int = 20, tolerance: float = 0.02,
                          gain_tolerance: float = 1e-8) -> Rigid:
     """Move residue frames as little as possible so that every linked peptide bond is ideal.
 
@@ -257,8 +257,9 @@ def refine_peptide_bonds(frames: Rigid, linked: torch.Tensor, dihedrals: torch.T
     not interconvert on MD time scales: take them from the start structure, see :func:`omega`). ``dihedrals`` [S, N, 2]
     (radians, optional): φ and ψ per residue to pull the backbone towards (σ ``sigma_dihedral``),
     e.g. a sample of the model's torsion head. ``proline`` bool [S, N] / [N] (optional): residues
-    whose φ the pyrrolidine ring holds (``PROLINE_PHI``); their φ is pulled to the given target when
-    it lies in that window, else to the window's centre, with or without ``dihedrals``. In a
+    whose φ the pyrrolidine ring holds (``PROLINE_PHI_DEG``); their φ is pulled (σ ``sigma_proline``
+    rad) to the given target when it lies in that window, else to the window's centre, with or
+    without ``dihedrals``. In a
     frame representation nothing else ties the preceding C to the ring, so without this term a
     generated proline can take a φ no proline can have. Returns refined frames of the same shape, dtype and
     device. The least-squares energy of the module docstring is minimised by damped Gauss–Newton
@@ -285,7 +286,7 @@ def refine_peptide_bonds(frames: Rigid, linked: torch.Tensor, dihedrals: torch.T
         dihedral_weights = torch.ones_like(targets)
     if proline is not None and bool(torch.as_tensor(proline).any()):
         targets, dihedral_weights = _proline_phi(torch.as_tensor(proline, dtype=torch.bool).to(cpu)[..., 1:].expand_as(linked),
-                                                 targets, dihedral_weights)
+                                                 targets, dihedral_weights, sigma_dihedral / sigma_proline)
     if targets is not None:
         todo = torch.ones_like(todo)
     if not bool(todo.any()):
@@ -334,5 +335,5 @@ def refine_peptide_bonds(frames: Rigid, linked: torch.Tensor, dihedrals: torch.T
     return Rigid(out_rots, out_trans)
 
 
-__all__ = ["IDEAL_LINK", "PROLINE_PHI", "backbone_atoms", "link_distances", "link_deviation", "omega", "omega_deviation", "dihedral_gradients",
+__all__ = ["IDEAL_LINK", "backbone_atoms", "link_distances", "link_deviation", "omega", "omega_deviation", "dihedral_gradients",
            "refine_peptide_bonds"]

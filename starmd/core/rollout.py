@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from starmd.core.model import ModelOutput
+from starmd.core.proline import close_proline_rings
 from starmd.core.protein import RESTYPE_ORDER
 from starmd.core.refine import omega, refine_peptide_bonds
 from starmd.core.rigid import Rigid
@@ -406,6 +407,7 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
             for i in range(n_done + 1, spec.n_frames + 1):
                 clean, torsions = gen.next_frame(float(sched[i - 1]))
                 if spec.refine_backbone:
+                    torsions = close_proline_rings(torsions, st.aatype.to(torsions.device))
                     phi_psi = torch.atan2(torsions[..., 1:3, 0], torsions[..., 1:3, 1]) if spec.refine_dihedrals else None
                     clean = refine_peptide_bonds(clean, linked, dihedrals=phi_psi, cis=start_cis, proline=proline)
                 clean = align_to(clean, previous_frame)

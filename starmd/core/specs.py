@@ -235,7 +235,8 @@ class RolloutSpec(Spec):
         "re-noise each clean prediction to the next t (x_t' ~ p_t'(·|x0 = prediction))")
     refine_backbone: bool = Field(
         True, description="after each frame, move residue frames as little as possible to close every peptide bond "
-        "with ideal geometry (starmd.core.refine; not in the paper); false gives the network's raw frames")
+        "with ideal geometry, hold proline φ in its ring window and close proline rings (starmd.core.refine, "
+        "starmd.core.proline; not in the paper); false gives the network's raw frames and torsions")
     refine_dihedrals: bool = Field(
         True, description="with refine_backbone: also pull each residue's φ/ψ towards the torsion head's (sampled) "
         "φ/ψ, so the backbone follows the head's Ramachandran distribution")

@@ -152,8 +152,8 @@ def test_dihedral_targets_pull_phi_and_psi(peptide_features):
 
 
 def test_proline_phi_stays_in_the_ring_window(peptide_features):
+    from starmd.core.proline import PROLINE_PHI_DEG
     from starmd.core.protein import RESTYPE_ORDER, dihedral
-    from starmd.core.refine import PROLINE_PHI
 
     truth = _frames(peptide_features, 2)
     linked = torch.ones(truth.shape[-1] - 1, dtype=torch.bool)
@@ -164,7 +164,7 @@ def test_proline_phi_stays_in_the_ring_window(peptide_features):
         a = backbone_atoms(fr)
         return torch.rad2deg(dihedral(a[:, k - 1, 2], a[:, k, 0], a[:, k, 1], a[:, k, 2]))
 
-    lo, hi = PROLINE_PHI
+    lo, hi = PROLINE_PHI_DEG
     assert bool(((phi(truth) > lo - 10) & (phi(truth) < hi + 10)).all())  # MD's proline sits near −63°
     a = backbone_atoms(truth)
     target = torch.zeros(*truth.shape, 2, dtype=torch.float64)  # every other φ/ψ: its current value
@@ -173,13 +173,14 @@ def test_proline_phi_stays_in_the_ring_window(peptide_features):
     target[:, k, 0] = math.radians(-140.0)  # a φ no proline can take
     wrong = refine_peptide_bonds(truth, linked, dihedrals=target, sigma_dihedral=0.05)
     assert float(phi(wrong).max()) < lo - 30  # without the flag the target wins
-    held = refine_peptide_bonds(truth, linked, dihedrals=target, sigma_dihedral=0.05, proline=proline)
+    held = refine_peptide_bonds(truth, linked, dihedrals=target, sigma_dihedral=0.05, sigma_proline=0.05, proline=proline)
     # an out-of-window target is replaced by the ring's −63° (a soft restraint: within a few σ of it)
     assert bool(((phi(held) > lo) & (phi(held) < hi)).all()) and float((phi(held) + 63.0).abs().max()) < 8.0
     # a target inside the window is kept; without dihedral targets proline φ alone is restrained
     target[:, k, 0] = math.radians(-75.0)
-    inside = refine_peptide_bonds(truth, linked, dihedrals=target, sigma_dihedral=0.05, proline=proline)
+    inside = refine_peptide_bonds(truth, linked, dihedrals=target, sigma_dihedral=0.05, sigma_proline=0.05,
+                                  proline=proline)
     assert float((phi(inside) + 75.0).abs().max()) < 5.0
     bent = _perturb(truth, angle=0.3, shift=0.3, seed=7)
-    alone = refine_peptide_bonds(bent, linked, proline=proline, sigma_dihedral=0.05)
+    alone = refine_peptide_bonds(bent, linked, proline=proline, sigma_proline=0.05)
     assert bool(((phi(alone) > lo - 5) & (phi(alone) < hi + 5)).all())
