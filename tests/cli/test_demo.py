@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 from click.testing import CliRunner
 
@@ -41,6 +43,17 @@ def test_demo_passes_its_rollout_switches(monkeypatch):
         raise starmd.demo.InputError("stop here")
 
     monkeypatch.setattr(starmd.demo, "run_demo", fake)
-    res = CliRunner().invoke(cli, ["demo", "--no-refine", "--sampler", "sde", "--frames", "7"])
+    res = CliRunner().invoke(cli, ["demo", "--no-refine", "--sampler", "sde", "--frames", "7", "--torsion-temperature", "0.5"])
     assert res.exit_code == 2 and "stop here" in res.output
     assert seen["refine_backbone"] is False and seen["sampler"] == "sde" and seen["n_frames"] == 7
+    assert seen["torsion_temperature"] == 0.5
+    CliRunner().invoke(cli, ["demo"])
+    assert seen["torsion_temperature"] is None  # None: the rollout spec's default
+
+
+def test_demo_refuses_a_bad_option_in_one_line():
+    root = Path(__file__).resolve().parents[2]
+    res = CliRunner().invoke(cli, ["demo", "--checkpoint", str(root / "checkpoints" / "default.ckpt"), "--manifest",
+                                   str(root / "data" / "manifest.yaml"), "--torsion-temperature", "0", "--frames", "2"])
+    assert res.exit_code == 2 and res.output.count("\n") == 1
+    assert "torsion_temperature" in res.output and "greater than 0" in res.output
