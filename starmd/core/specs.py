@@ -244,8 +244,9 @@ class RolloutSpec(Spec):
         "sample", description="categorical torsion heads: sample each frame's torsions from the predicted "
         "distribution, or take its circular mean (ignored by regression heads)")
     torsion_temperature: float = Field(
-        1.0, gt=0, description="with torsions: sample, draw bins from softmax(logits / T): 1 is the model's "
-        "distribution, < 1 sharpens it towards its most likely bins (fewer rotamer/Ramachandran outliers, less spread)")
+        0.7, gt=0, description="with torsions: sample, draw bins from softmax(logits / T): 1 is the model's own "
+        "distribution, < 1 sharpens it towards its likely bins (fewer rotamer/Ramachandran outliers, a little less "
+        "spread; 0.7 measured best for the shipped model, BENCHMARKS.md)")
     start_t: float = Field(1.0, gt=0, le=1, description="1: each frame starts from the prior (the paper); < 1: from the "
                            "previous frame noised to this diffusion time (SDEdit-style warm start)")
 
