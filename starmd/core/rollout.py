@@ -409,7 +409,8 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
                 if spec.refine_backbone:
                     torsions = close_proline_rings(torsions, st.aatype.to(torsions.device))
                     phi_psi = torch.atan2(torsions[..., 1:3, 0], torsions[..., 1:3, 1]) if spec.refine_dihedrals else None
-                    clean = refine_peptide_bonds(clean, linked, dihedrals=phi_psi, cis=start_cis, proline=proline)
+                    clean = refine_peptide_bonds(clean, linked, dihedrals=phi_psi, cis=start_cis, proline=proline,
+                                                 sigma_dihedral=spec.dihedral_sigma)
                 clean = align_to(clean, previous_frame)
                 previous_frame = clean
                 heavy, ca = _atoms(clean, torsions, st.aatype, st.centroid, st.chain_index)

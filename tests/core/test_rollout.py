@@ -206,3 +206,20 @@ def test_torsion_temperature_changes_only_the_side_chains(model64, tmp_path):
     # the circular mean ignores the temperature
     mean_a, mean_b = heavy(torsions="mean"), heavy(torsions="mean", torsion_temperature=0.2)
     assert np.array_equal(mean_a.xyz, mean_b.xyz)
+
+
+def test_rollout_passes_its_refinement_settings(model64, monkeypatch):
+    seen = []
+    real = rollout_mod.refine_peptide_bonds
+
+    def spy(frames, linked, **kw):
+        seen.append(kw)
+        return real(frames, linked, **kw)
+
+    monkeypatch.setattr(rollout_mod, "refine_peptide_bonds", spy)
+    spec = RolloutSpec(max_ca_jump=1e6, dihedral_sigma=0.11)
+    rollout(model64, START, n_frames=2, dt_ns=0.01, steps=2, progress=False, spec=spec)
+    assert len(seen) == 2 and all(kw["sigma_dihedral"] == 0.11 for kw in seen)
+    sequence = "".join(r.code for r in md.load(str(START)).topology.residues)
+    assert seen[0]["proline"].tolist() == [c == "P" for c in sequence]
+    assert seen[0]["dihedrals"].shape[-1] == 2
