@@ -241,7 +241,7 @@ class RolloutSpec(Spec):
         True, description="with refine_backbone: also pull each residue's φ/ψ towards the torsion head's (sampled) "
         "φ/ψ, so the backbone follows the head's Ramachandran distribution")
     dihedral_sigma: float = Field(
-        0.25, gt=0, description="rad; with refine_dihedrals: the restraint width of φ/ψ about the head's sample "
+        0.1, gt=0, description="rad; with refine_dihedrals: the restraint width of φ/ψ about the head's sample "
         "(smaller: the backbone follows the torsion head more closely and the frames' own φ/ψ less)")
     torsions: Literal["sample", "mean"] = Field(
         "sample", description="categorical torsion heads: sample each frame's torsions from the predicted "
