@@ -13,9 +13,11 @@ OpenMM (CPU platform, ``--md-threads`` threads, default 1), two physics settings
 
 Each: minimise (≤ 200 iterations), 250 warm-up steps, then ``--md-steps`` timed steps.
 
-starmd: ``rollout`` of the small preset (untrained: speed does not depend on the weights) with the
-demo's settings: 20 reverse-SDE steps, window 32 (sink 1), 1 sample, 1 torch thread; marginal cost
-per frame = (rollout of 1 + k frames − rollout of 1 frame) / k. Its ns/day is frames/day × Δt, so it
+starmd: ``rollout`` of the shipped model (``checkpoints/default.ckpt``, small preset; ``--checkpoint``)
+with the demo's settings: renoise sampler, 20 reverse steps, window 32 (sink 1), refinement on,
+1 sample, 1 torch thread; marginal cost per frame = (rollout of 1 + k frames − rollout of 1
+frame) / k. A trained model matters here: the refinement's cost depends on how close the network's
+frames are to a chain. Its ns/day is frames/day × Δt, so it
 scales linearly with the Δt per frame the user asks for (the cost of a frame does not depend on
 Δt): the table gives Δt = 0.01 ns (the bundled data's 10 ps saving interval, what the demo uses)
 and Δt = 1 ns (the paper's long-horizon setting). Whether a frame 1 ns later is *physically right*
@@ -70,15 +72,15 @@ def openmm_speed(pdb: Path, variant: str, steps: int, threads: int, platform: st
     return system.getNumParticles(), clock
 
 
-def starmd_speed(pdb: Path, frames: int, steps: int, window: int, device: str = "cpu") -> tuple[float, float]:
-    """Marginal (CPU s, wall s) per frame of a small-preset rollout with the demo's settings."""
-    import starmd
+def starmd_speed(pdb: Path, checkpoint: Path, frames: int, steps: int, window: int, device: str = "cpu") -> tuple[float, float]:
+    """Marginal (CPU s, wall s) per frame of a rollout of ``checkpoint`` with the demo's settings."""
+    from starmd.core.checkpoint import load_checkpoint
     from starmd.core.rollout import rollout
     from starmd.core.specs import RolloutSpec
 
-    model = starmd.build_model(starmd.ModelSpec.small()).eval()
+    model = load_checkpoint(checkpoint)
     kw = dict(dt_ns=0.01, steps=steps, window=window, sink=1, progress=False, seed=0, device=device,
-              spec=RolloutSpec(max_ca_jump=1e6))
+              spec=RolloutSpec(max_ca_jump=1e6, sampler="renoise"))
     rollout(model, str(pdb), n_frames=1, **kw)  # warm-up (lazy imports, allocator)
     with Clock() as one:
         rollout(model, str(pdb), n_frames=1, **kw)
@@ -94,6 +96,8 @@ def main() -> None:
     p.add_argument("--md-threads", type=int, default=1, help="OpenMM CPU threads (default 1, like torch here)")
     p.add_argument("--md-platform", choices=["CPU", "CUDA"], default="CPU", help="OpenMM platform (default CPU)")
     p.add_argument("--frames", type=int, help="timed starmd frames (default 10 quick, 50 full)")
+    p.add_argument("--checkpoint", type=Path, default=Path(__file__).resolve().parent.parent / "checkpoints" / "default.ckpt",
+                   help="model to time (default: the shipped checkpoints/default.ckpt)")
     p.add_argument("--steps", type=int, default=20, help="reverse-SDE steps per frame (default 20, the demo's)")
     p.add_argument("--window", type=int, default=32, help="sliding window (default 32, the demo's)")
     p.add_argument("--dt-ns", type=float, nargs="+", default=[0.01, 1.0], help="Δt per frame to report ns/day for")
@@ -114,17 +118,17 @@ def main() -> None:
                                 "CPU ms/ps": 1000 * c.cpu / ps, "ns/day (CPU)": md[variant],
                                 "ns/day (wall)": ps * 1e-3 / c.wall * 86400})
                 print(f"  {seq} OpenMM {variant}: {md[variant]:.1f} ns/day (CPU)", flush=True)
-            cpu, wall = starmd_speed(pdb, frames, args.steps, args.window, args.device)
+            cpu, wall = starmd_speed(pdb, args.checkpoint, frames, args.steps, args.window, args.device)
             print(f"  {seq} starmd: {1000 * cpu:.0f} CPU ms/frame", flush=True)
             for dt in args.dt_ns:
                 nsd = dt / cpu * 86400
-                md_rows.append({"peptide": seq, "N residues": len(seq), "engine": "starmd", "setting": f"small, {args.steps} steps, "
+                md_rows.append({"peptide": seq, "N residues": len(seq), "engine": "starmd", "setting": f"shipped, {args.steps} steps, "
                                 f"Δt {dt:g} ns", "atoms": None, "CPU ms/ps": 1000 * cpu / (dt * 1000), "ns/day (CPU)": nsd,
                                 "ns/day (wall)": dt / wall * 86400})
                 ratio_rows.append({"peptide": seq, "Δt ns/frame": dt, "starmd CPU ms/frame": 1000 * cpu, "starmd ns/day (CPU)": nsd,
                                    "× amber14+GBn2": nsd / md["amber14+GBn2"],
                                    "× amber99sbildn+OBC": nsd / md["amber99sbildn+OBC"]})
-    note = (f"OpenMM {md_steps} steps of 4 fs, CPU platform, {args.md_threads} thread(s); starmd small preset, {args.steps} steps/frame, "
+    note = (f"OpenMM {md_steps} steps of 4 fs, CPU platform, {args.md_threads} thread(s); starmd {args.checkpoint.name} (renoise, refined), {args.steps} steps/frame, "
             f"window {args.window}, {frames} frames, {args.threads} torch thread(s); ns/day from CPU time")
     print_table("Simulated ns/day: OpenMM implicit solvent vs starmd (same machine, same run)", MD_COLUMNS, md_rows, note)
     print_table("starmd speed as a multiple of OpenMM (ns/day ratio, CPU time)", RATIO_COLUMNS, ratio_rows,
