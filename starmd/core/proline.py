@@ -75,13 +75,13 @@ def close_proline_rings(torsions: torch.Tensor, aatype: torch.Tensor) -> torch.T
     closing χ2 the one whose Cδ–N–Cα angle is ideal is kept: χ2 ≈ −χ1, the pucker set by χ1's
     sign (Cγ-endo χ1 > 0, Cγ-exo χ1 < 0). With this package's ideal geometry a ring closes
     only for |χ1| ≲ 34° (MD prolines sit near ±30°); a χ1 beyond that is first brought towards 0
-    just far enough to close.
+    just far enough to close. Computed on the CPU; returned on ``torsions``' device.
     """
     aa = torch.as_tensor(aatype, device=torsions.device).expand(torsions.shape[:-2])
     is_pro = aa == _PRO
     if not bool(is_pro.any()):
         return torsions
-    pro = torsions[is_pro].detach().to(torch.float64)  # [P, 7, 2]
+    pro = torsions[is_pro].detach().to("cpu", torch.float64)  # [P, 7, 2]; a few atoms: always on the CPU
     chi1 = torch.atan2(pro[:, _CHI1, 0], pro[:, _CHI1, 1])
     options, ok = _closing_chi2(pro)
     if not bool(ok.all()):  # χ1 too far from a pucker: bisect for the least shrinking of χ1 towards 0 that closes
@@ -97,7 +97,7 @@ def close_proline_rings(torsions: torch.Tensor, aatype: torch.Tensor) -> torch.T
     strain = torch.stack([(_cd_n_ca(_with_angle(pro, _CHI2, options[:, k])) - ANGLE_CD_N_CA).abs() for k in range(2)], -1)
     chi2 = options.gather(-1, strain.argmin(-1, keepdim=True)).squeeze(-1)
     out = torsions.clone()
-    out[is_pro] = _with_angle(pro, _CHI2, chi2).to(torsions.dtype)
+    out[is_pro] = _with_angle(pro, _CHI2, chi2).to(torsions.device, torsions.dtype)
     return out
 
 
