@@ -84,19 +84,16 @@ def refine_cost(pdb: Path, frames: int) -> float:
     import roma
     import torch
 
-    from starmd.core.protein import RESTYPE_ORDER, dihedral
-    from starmd.core.refine import backbone_atoms, refine_peptide_bonds
+    from starmd.core.protein import RESTYPE_ORDER
+    from starmd.core.refine import backbone_dihedrals, refine_peptide_bonds
     from starmd.core.rigid import Rigid
     from starmd.core.rollout import load_start
     from starmd.core.specs import RolloutSpec
 
     start = load_start(str(pdb))
     rigids = Rigid(start.rigids.rots.double()[None], start.rigids.trans.double()[None])
-    a = backbone_atoms(rigids)
     n = rigids.shape[-1]
-    targets = torch.zeros(1, n, 2, dtype=torch.float64)
-    targets[:, 1:, 0] = dihedral(a[:, :-1, 2], a[:, 1:, 0], a[:, 1:, 1], a[:, 1:, 2])
-    targets[:, :-1, 1] = dihedral(a[:, :-1, 0], a[:, :-1, 1], a[:, :-1, 2], a[:, 1:, 0])
+    targets = backbone_dihedrals(rigids)
     linked = torch.ones(n - 1, dtype=torch.bool)
     proline = start.aatype == RESTYPE_ORDER["P"]
     sigma = RolloutSpec().dihedral_sigma

@@ -10,6 +10,7 @@ Angles in radians unless named ``_DEG``; distances in Å.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -67,6 +68,22 @@ def _closing_chi2(pro: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([centre + spread, centre - spread], -1), ratio.abs() <= 1.0
 
 
+@functools.lru_cache(maxsize=1)
+def _max_closing_chi1() -> float:
+    """Largest |χ1| (rad) for which some χ2 closes the ring with this package's ideal geometry (≈ 34°).
+
+    The shortest N–Cδ over χ2 grows with |χ1| (symmetric in its sign), so the closable χ1 form one
+    interval about 0; found once by bisection."""
+    base = torch.zeros(1, 7, 2, dtype=torch.float64)
+    base[..., 1] = 1.0
+    lo, hi = 0.0, math.pi / 2  # χ1 = 0 closes, 90° does not
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        closes = bool(_closing_chi2(_with_angle(base, _CHI1, torch.tensor([mid], dtype=torch.float64)))[1])
+        lo, hi = (mid, hi) if closes else (lo, mid)
+    return lo
+
+
 def close_proline_rings(torsions: torch.Tensor, aatype: torch.Tensor) -> torch.Tensor:
     """Set every proline's χ2 so that its ring closes (N–Cδ = ``BOND_N_CD``) with its χ1 as given.
 
@@ -74,25 +91,18 @@ def close_proline_rings(torsions: torch.Tensor, aatype: torch.Tensor) -> torch.T
     prolines replaced (as unit sin/cos); other residues and torsions are unchanged. Of the two
     closing χ2 the one whose Cδ–N–Cα angle is ideal is kept: χ2 ≈ −χ1, the pucker set by χ1's
     sign (Cγ-endo χ1 > 0, Cγ-exo χ1 < 0). With this package's ideal geometry a ring closes
-    only for |χ1| ≲ 34° (MD prolines sit near ±30°); a χ1 beyond that is first brought towards 0
-    just far enough to close. Computed on the CPU; returned on ``torsions``' device.
+    only for |χ1| ≲ 34° (MD prolines sit near ±30°); a χ1 beyond that is first brought back to
+    that limit. Computed on the CPU; returned on ``torsions``' device.
     """
     aa = torch.as_tensor(aatype, device=torsions.device).expand(torsions.shape[:-2])
     is_pro = aa == _PRO
     if not bool(is_pro.any()):
         return torsions
     pro = torsions[is_pro].detach().to("cpu", torch.float64)  # [P, 7, 2]; a few atoms: always on the CPU
-    chi1 = torch.atan2(pro[:, _CHI1, 0], pro[:, _CHI1, 1])
-    options, ok = _closing_chi2(pro)
-    if not bool(ok.all()):  # χ1 too far from a pucker: bisect for the least shrinking of χ1 towards 0 that closes
-        lo, hi = torch.zeros_like(chi1), torch.ones_like(chi1)  # scale of χ1: 0 always closes, 1 may not
-        for _ in range(30):
-            mid = (lo + hi) / 2
-            closes = _closing_chi2(_with_angle(pro, _CHI1, chi1 * mid))[1]
-            lo, hi = torch.where(closes, mid, lo), torch.where(closes, hi, mid)
-        chi1 = torch.where(ok, chi1, chi1 * lo)
-        pro = _with_angle(pro, _CHI1, chi1)
-        options = _closing_chi2(pro)[0]
+    limit = _max_closing_chi1()  # a χ1 beyond it cannot close: bring it back to the limit
+    chi1 = torch.atan2(pro[:, _CHI1, 0], pro[:, _CHI1, 1]).clamp(-limit, limit)
+    pro = _with_angle(pro, _CHI1, chi1)
+    options = _closing_chi2(pro)[0]
     # of the two closures keep the one with the proper angle at N (the other bends Cδ–N–Cα by ~8°)
     strain = torch.stack([(_cd_n_ca(_with_angle(pro, _CHI2, options[:, k])) - ANGLE_CD_N_CA).abs() for k in range(2)], -1)
     chi2 = options.gather(-1, strain.argmin(-1, keepdim=True)).squeeze(-1)

@@ -119,7 +119,7 @@ def _link_terms(atoms: torch.Tensor, d_atom: torch.Tensor, weight: torch.Tensor,
         terms += [(_PHI, dihedral_targets[..., 0], sigma_dihedral, dw[..., 0]),
                   (_PSI, dihedral_targets[..., 1], sigma_dihedral, dw[..., 1])]
     for points, goal, sigma, extra_weight in terms:
-        pts = [atoms[:, :-1, a] if r == 0 else atoms[:, 1:, a] for r, a in points]
+        pts = _link_points(atoms, points)
         value = dihedral(*pts)
         if goal is None:  # ω: planar, trans unless the link is marked cis
             goal = torch.where(cis, torch.zeros_like(value), torch.full_like(value, math.pi))
@@ -230,10 +230,29 @@ def _proline_phi(proline_next: torch.Tensor, targets: torch.Tensor | None, weigh
     return targets, weights
 
 
+def _link_points(atoms: torch.Tensor, points) -> list[torch.Tensor]:
+    """The four points of a dihedral across every link i → i+1: atoms [*, N, 3, 3] → four [*, N−1, 3]."""
+    return [atoms[..., :-1, a, :] if r == 0 else atoms[..., 1:, a, :] for r, a in points]
+
+
+def _link_dihedral(atoms: torch.Tensor, points) -> torch.Tensor:
+    """A dihedral (rad) across every link: atoms [*, N, 3, 3] → [*, N−1]."""
+    return dihedral(*_link_points(atoms, points))
+
+
 def omega(frames: Rigid) -> torch.Tensor:
     """ω (rad) of every link i → i+1 (Cα–C–N′–Cα′): frames [*, N] → [*, N−1]."""
+    return _link_dihedral(backbone_atoms(frames), _OMEGA)
+
+
+def backbone_dihedrals(frames: Rigid) -> torch.Tensor:
+    """φ and ψ (rad) of every residue from its frames and its neighbours': frames [*, N] → [*, N, 2];
+    φ of the first residue and ψ of the last (undefined) are 0. The layout of ``dihedrals`` below."""
     atoms = backbone_atoms(frames)
-    return dihedral(*[atoms[..., :-1, a, :] if r == 0 else atoms[..., 1:, a, :] for r, a in _OMEGA])
+    out = atoms.new_zeros(*atoms.shape[:-3], atoms.shape[-3], 2)
+    out[..., 1:, 0] = _link_dihedral(atoms, _PHI)  # φ belongs to residue i+1
+    out[..., :-1, 1] = _link_dihedral(atoms, _PSI)  # ψ to residue i
+    return out
 
 
 def omega_deviation(frames: Rigid, linked: torch.Tensor, cis: torch.Tensor | None = None) -> torch.Tensor:
@@ -259,10 +278,9 @@ def refine_peptide_bonds(frames: Rigid, linked: torch.Tensor, dihedrals: torch.T
     e.g. a sample of the model's torsion head. ``proline`` bool [S, N] / [N] (optional): residues
     whose φ the pyrrolidine ring holds (``PROLINE_PHI_DEG``); their φ is pulled (σ ``sigma_proline``
     rad) to the given target when it lies in that window, else to the window's centre, with or
-    without ``dihedrals``. In a
-    frame representation nothing else ties the preceding C to the ring, so without this term a
-    generated proline can take a φ no proline can have. Returns refined frames of the same shape, dtype and
-    device. The least-squares energy of the module docstring is minimised by damped Gauss–Newton
+    without ``dihedrals``: in a frame representation nothing else ties the preceding C to the ring,
+    so without this term a generated proline can take a φ no proline can have. Returns refined
+    frames of the same shape, dtype and device. The least-squares energy of the module docstring is minimised by damped Gauss–Newton
     (Levenberg–Marquardt) in float64, which converges in a few iterations although the bond terms
     are ~10⁴ times stiffer than the restraint; a structure whose links already lie within
     ``tolerance`` Å of ideal is returned unchanged. A structure has converged when an accepted
@@ -335,5 +353,5 @@ def refine_peptide_bonds(frames: Rigid, linked: torch.Tensor, dihedrals: torch.T
     return Rigid(out_rots, out_trans)
 
 
-__all__ = ["IDEAL_LINK", "backbone_atoms", "link_distances", "link_deviation", "omega", "omega_deviation", "dihedral_gradients",
+__all__ = ["IDEAL_LINK", "backbone_atoms", "backbone_dihedrals", "link_distances", "link_deviation", "omega", "omega_deviation", "dihedral_gradients",
            "refine_peptide_bonds"]

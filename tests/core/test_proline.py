@@ -28,7 +28,8 @@ def test_md_prolines_are_closed_and_keep_their_pucker(peptide_features):
     frames, tors = peptide_features.frames, peptide_features.torsions.double()
     aatype = torch.as_tensor(peptide_features.aatype)
     closed = close_proline_rings(tors, aatype)
-    assert float((_n_cd(frames, tors, aatype) - BOND_N_CD).abs().max()) < 0.25  # ideal-geometry rebuild of MD: near 1.47 Å
+    # rebuilt with ideal geometry, MD's own χ1/χ2 leave some rings off the bond length: there is work to do
+    assert float((_n_cd(frames, tors, aatype) - BOND_N_CD).abs().max()) > 0.05
     assert float((_n_cd(frames, closed, aatype) - BOND_N_CD).abs().max()) < 1e-6
     chi2 = _angle(tors[:, aatype == PRO, 4])
     new = _angle(closed[:, aatype == PRO, 4])

@@ -12,7 +12,15 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from starmd.core.protein import BOND_C_N, BOND_CA_C
-from starmd.core.refine import ANGLE_CA_C_N, IDEAL_LINK, backbone_atoms, link_deviation, link_distances, refine_peptide_bonds
+from starmd.core.refine import (
+    ANGLE_CA_C_N,
+    IDEAL_LINK,
+    backbone_atoms,
+    backbone_dihedrals,
+    link_deviation,
+    link_distances,
+    refine_peptide_bonds,
+)
 from starmd.core.rigid import Rigid
 
 
@@ -128,17 +136,33 @@ def test_omega_is_held_trans_or_cis_as_asked(peptide_features):
     assert float(w[:, 5].max()) < 0.3 and float((math.pi - w[:, ~cis]).max()) < 0.3
 
 
-def test_dihedral_targets_pull_phi_and_psi(peptide_features):
-    from starmd.core.protein import dihedral  # mdtraj's φ/ψ convention (tests/core/test_protein.py)
+def test_backbone_dihedrals_match_mdtraj(peptide_features):
+    import mdtraj as md
 
+    frames = _frames(peptide_features, 3)
+    atoms = backbone_atoms(frames).numpy()  # [T, N, (N, Cα, C), 3] Å
+    top = md.Topology()
+    chain = top.add_chain()
+    for _ in range(atoms.shape[1]):
+        res = top.add_residue("ALA", chain)
+        for name, element in (("N", md.element.nitrogen), ("CA", md.element.carbon), ("C", md.element.carbon)):
+            top.add_atom(name, element, res)
+    traj = md.Trajectory(atoms.reshape(atoms.shape[0], -1, 3) / 10.0, top)
+    _, phi = md.compute_phi(traj)
+    _, psi = md.compute_psi(traj)
+    ours = backbone_dihedrals(frames).numpy()
+    assert phi.shape == psi.shape == (3, atoms.shape[1] - 1)
+    assert np.allclose(ours[:, 1:, 0], phi, atol=1e-4) and np.allclose(ours[:, :-1, 1], psi, atol=1e-4)
+    assert not ours[:, 0, 0].any() and not ours[:, -1, 1].any()  # undefined ends are 0
+
+
+def test_dihedral_targets_pull_phi_and_psi(peptide_features):
     truth = _frames(peptide_features, 2)
     linked = torch.ones(truth.shape[-1] - 1, dtype=torch.bool)
 
     def phi_psi(fr):
-        a = backbone_atoms(fr)
-        phi = dihedral(a[:, :-1, 2], a[:, 1:, 0], a[:, 1:, 1], a[:, 1:, 2])  # residues 1 … N−1
-        psi = dihedral(a[:, :-1, 0], a[:, :-1, 1], a[:, :-1, 2], a[:, 1:, 0])  # residues 0 … N−2
-        return phi, psi
+        d = backbone_dihedrals(fr)
+        return d[:, 1:, 0], d[:, :-1, 1]  # φ of residues 1 … N−1, ψ of residues 0 … N−2
 
     phi0, psi0 = phi_psi(truth)
     target = torch.zeros(*truth.shape, 2, dtype=torch.float64)
@@ -153,7 +177,7 @@ def test_dihedral_targets_pull_phi_and_psi(peptide_features):
 
 def test_proline_phi_stays_in_the_ring_window(peptide_features):
     from starmd.core.proline import PROLINE_PHI_DEG
-    from starmd.core.protein import RESTYPE_ORDER, dihedral
+    from starmd.core.protein import RESTYPE_ORDER
 
     truth = _frames(peptide_features, 2)
     linked = torch.ones(truth.shape[-1] - 1, dtype=torch.bool)
@@ -161,15 +185,11 @@ def test_proline_phi_stays_in_the_ring_window(peptide_features):
     proline = torch.tensor([RESTYPE_ORDER[c] == RESTYPE_ORDER["P"] for c in peptide_features.sequence])
 
     def phi(fr):
-        a = backbone_atoms(fr)
-        return torch.rad2deg(dihedral(a[:, k - 1, 2], a[:, k, 0], a[:, k, 1], a[:, k, 2]))
+        return torch.rad2deg(backbone_dihedrals(fr)[:, k, 0])
 
     lo, hi = PROLINE_PHI_DEG
     assert bool(((phi(truth) > lo - 10) & (phi(truth) < hi + 10)).all())  # MD's proline sits near −63°
-    a = backbone_atoms(truth)
-    target = torch.zeros(*truth.shape, 2, dtype=torch.float64)  # every other φ/ψ: its current value
-    target[:, 1:, 0] = dihedral(a[:, :-1, 2], a[:, 1:, 0], a[:, 1:, 1], a[:, 1:, 2])
-    target[:, :-1, 1] = dihedral(a[:, :-1, 0], a[:, :-1, 1], a[:, :-1, 2], a[:, 1:, 0])
+    target = backbone_dihedrals(truth)  # every other φ/ψ: its current value
     target[:, k, 0] = math.radians(-140.0)  # a φ no proline can take
     wrong = refine_peptide_bonds(truth, linked, dihedrals=target, sigma_dihedral=0.05)
     assert float(phi(wrong).max()) < lo - 30  # without the flag the target wins
