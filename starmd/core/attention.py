@@ -35,6 +35,7 @@ log Δt, context noise τ; see :class:`starmd.core.model.StarMD`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -161,7 +162,7 @@ class STAttention(nn.Module):
     """One attention sublayer over single tokens: ``kind`` is ``joint``, ``spatial`` or ``temporal``.
 
     ``forward(x [B,F,N,C], c [B,F,Dc], layout, past=None) -> (x' [B,F,N,C], (k, v))`` where
-    ``past`` is the cached ``(k, v)`` of earlier clean frames, each [B, H, Fc, N, d] (keys already
+    ``past`` is a :class:`CachedKV` holding the keys/values of earlier clean frames (keys already
     rotated), and the returned ``(k, v)`` [B, H, F, N, d] are this pass's keys/values (what the
     cache stores for a clean frame). ``spatial`` sublayers ignore ``past`` (they never look across
     frames).
@@ -203,9 +204,8 @@ class STAttention(nn.Module):
             o = F.scaled_dot_product_attention(qs, ks, vs, attn_mask=allowed, dropout_p=drop)
             o = o.view(b, f, h, n, d).permute(0, 1, 3, 2, 4)  # [B,F,N,H,d]
         else:
-            if past is not None and past[0].shape[2]:
-                k = torch.cat([past[0], k], dim=2)
-                v = torch.cat([past[1], v], dim=2)
+            if past is not None and past.frames:
+                k, v = past.followed_by(k, v)
             fk = k.shape[2]
             fc = fk - f
             vis = layout.visibility()  # [F, Fk]
@@ -281,13 +281,46 @@ class SpaceTimeLayer(nn.Module):
 # ---------------------------------------------------------------------------- KV cache
 
 
+class CachedKV(NamedTuple):
+    """One cached sublayer's keys and values as the attention sees them.
+
+    ``keys``/``values``: buffers [B, H, C, N, d] whose first ``frames`` slots (dim 2) hold the cached
+    frames in order; slots ``frames … C−1`` are free capacity.
+    """
+
+    keys: torch.Tensor
+    values: torch.Tensor
+    frames: int
+
+    def followed_by(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cached frames followed by this pass's ``k``/``v`` [B, H, F, N, d]: [B, H, frames + F, N, d].
+
+        When the free capacity fits F frames they are written there and a view of the buffer is
+        returned, so a denoising call does not copy the cache (the cached frames are untouched; the
+        next call overwrites the free slots). Otherwise the frames are concatenated (a copy).
+        """
+        n, f = self.frames, k.shape[2]
+        if self.keys.shape[2] >= n + f and not (k.requires_grad or v.requires_grad):
+            self.keys[:, :, n:n + f] = k
+            self.values[:, :, n:n + f] = v
+            return self.keys[:, :, :n + f], self.values[:, :, :n + f]
+        return torch.cat([self.keys[:, :, :n], k], dim=2), torch.cat([self.values[:, :, :n], v], dim=2)
+
+
 @dataclass
 class KVCache:
     """Keys/values of finished (clean) frames, one pair per cached attention sublayer.
 
-    ``keys[i]``/``values[i]``: [B, H, Fc, N, d] for slot ``i`` (keys after the rotary embedding at
-    their absolute frame index); ``frame_index``: long [Fc] of the frames held; ``next_frame``: the
-    absolute index the next appended (or denoised) frame gets. Memory is O(N·Fc·d) per slot.
+    ``keys[i]``/``values[i]``: buffers [B, H, C, N, d] for slot ``i`` whose first ``num_frames``
+    entries along dim 2 are the held frames in order (keys after the rotary embedding at their
+    absolute frame index) and the rest free capacity; ``frame_index``: long [num_frames] of the frames
+    held; ``next_frame``: the absolute index the next appended (or denoised) frame gets. Memory is
+    O(N·Fc·d) per slot.
+
+    The buffers keep at least one free frame so that a denoising call writes the frame being
+    denoised next to the cache instead of copying the cache (:meth:`CachedKV.followed_by`). Without a
+    window they grow by max(64 frames, 25 %) when full, so appending L frames copies O(L) frames in
+    all (a concatenation per append copied O(L²)).
 
     Without a ``window`` every appended frame is kept. With ``window=W`` the cache keeps the first
     ``sink`` frames ever appended (attention sinks) and the last ``W`` frames, so its size stops
@@ -315,49 +348,80 @@ class KVCache:
         return int(self.frame_index.numel())
 
     @property
+    def capacity(self) -> int:
+        """Frames the buffers can hold without growing (0 when empty)."""
+        return int(self.keys[0].shape[2]) if self.keys else 0
+
+    @property
     def effective_sink(self) -> int:
         """Sink frames that matter for the mask (0 without a window)."""
         return self.sink if self.window is not None else 0
 
     def nbytes(self) -> int:
-        """Bytes held by the cached keys and values."""
+        """Bytes of the keys and values of the frames held (what the cache must store: O(N·Fc·d))."""
+        if not self.keys:
+            return 0
+        return self.allocated_nbytes() * self.num_frames // self.capacity
+
+    def allocated_nbytes(self) -> int:
+        """Bytes allocated by the buffers, free capacity included."""
         return sum(t.numel() * t.element_size() for t in (*self.keys, *self.values))
 
-    def past(self) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
-        """The cached ``(k, v)`` per slot, or None when nothing is cached yet."""
+    def past(self) -> list[CachedKV] | None:
+        """The cached keys/values per slot, or None when nothing is cached yet."""
         if not self.keys:
             return None
-        return list(zip(self.keys, self.values, strict=True))
+        return [CachedKV(k, v, self.num_frames) for k, v in zip(self.keys, self.values, strict=True)]
+
+    def reserve(self, frames: int) -> None:
+        """Make the buffers hold at least ``frames`` frames (copies the held ones once)."""
+        if not self.keys or self.capacity >= frames:
+            return
+        n = self.num_frames
+
+        def grown(t: torch.Tensor) -> torch.Tensor:
+            out = t.new_empty(t.shape[:2] + (frames,) + t.shape[3:])
+            out[:, :, :n] = t[:, :, :n]
+            return out
+
+        self.keys = [grown(k) for k in self.keys]
+        self.values = [grown(v) for v in self.values]
 
     def append(self, new_kv: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
         """Store one finished frame's keys/values (each [B, H, 1, N, d]) and advance the frame index."""
         if self.keys and len(new_kv) != len(self.keys):
             raise ValueError(f"expected {len(self.keys)} key/value slots, got {len(new_kv)}")
+        n = self.num_frames
         if not self.keys:
-            self.keys = [k.detach() for k, _ in new_kv]
-            self.values = [v.detach() for _, v in new_kv]
-        else:
-            self.keys = [torch.cat([old, k.detach()], dim=2) for old, (k, _) in zip(self.keys, new_kv, strict=True)]
-            self.values = [torch.cat([old, v.detach()], dim=2) for old, (_, v) in zip(self.values, new_kv, strict=True)]
+            first = self.sink + self.window + 1 if self.window is not None else 64
+            self.keys = [k.new_empty(k.shape[:2] + (first,) + k.shape[3:]) for k, _ in new_kv]
+            self.values = [v.new_empty(v.shape[:2] + (first,) + v.shape[3:]) for _, v in new_kv]
+        elif self.window is not None and n == self.sink + self.window:
+            # the oldest non-sink frame leaves: shift the window left by one (W frames, once per frame)
+            for t in (*self.keys, *self.values):
+                t[:, :, self.sink:n - 1] = t[:, :, self.sink + 1:n].clone()
+            self.frame_index = torch.cat([self.frame_index[:self.sink], self.frame_index[self.sink + 1:]])
+            n -= 1
+        if self.capacity < n + 2:  # the new frame + one free slot for the frame denoised next
+            self.reserve(n + 2 + max(64, n // 4))
+        for buf, new in zip((*self.keys, *self.values), [k for k, _ in new_kv] + [v for _, v in new_kv], strict=True):
+            buf[:, :, n:n + 1] = new.detach()
         self.frame_index = torch.cat([self.frame_index.to(self.keys[0].device),
                                       torch.tensor([self.next_frame], dtype=torch.long, device=self.keys[0].device)])
         self.next_frame += 1
-        if self.window is not None:
-            keep = (self.frame_index < self.sink) | (self.frame_index >= self.next_frame - self.window)
-            if not bool(keep.all()):
-                idx = keep.nonzero().squeeze(-1)
-                self.keys = [k.index_select(2, idx) for k in self.keys]
-                self.values = [v.index_select(2, idx) for v in self.values]
-                self.frame_index = self.frame_index[idx]
 
     def state_dict(self) -> dict:
-        """Everything needed to resume (tensors + ints), e.g. for ``torch.save``."""
-        return {"batch_size": self.batch_size, "window": self.window, "sink": self.sink, "keys": self.keys,
-                "values": self.values, "frame_index": self.frame_index, "next_frame": self.next_frame}
+        """Everything needed to resume (tensors + ints), e.g. for ``torch.save``; only the held frames."""
+        n = self.num_frames
+        return {"batch_size": self.batch_size, "window": self.window, "sink": self.sink,
+                "keys": [k[:, :, :n].clone() for k in self.keys], "values": [v[:, :, :n].clone() for v in self.values],
+                "frame_index": self.frame_index, "next_frame": self.next_frame}
 
     @classmethod
     def from_state_dict(cls, state: dict) -> KVCache:
-        return cls(**state)
+        cache = cls(**state)
+        cache.reserve(cache.num_frames + 1)
+        return cache
 
 
 def init_linear_small(layer: nn.Linear, scale: float = 0.1) -> nn.Linear:
@@ -371,5 +435,5 @@ def init_linear_small(layer: nn.Linear, scale: float = 0.1) -> nn.Linear:
 
 __all__ = [
     "frame_visibility", "Rotary2D", "AdaLN", "TokenLayout", "STAttention", "Transition", "SpaceTimeLayer",
-    "KVCache", "init_linear_small",
+    "CachedKV", "KVCache", "init_linear_small",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from starmd.core.attention import KVCache, Rotary2D, SpaceTimeLayer, TokenLayout, frame_visibility
+from starmd.core.attention import CachedKV, KVCache, Rotary2D, SpaceTimeLayer, TokenLayout, frame_visibility
 
 
 def test_block_causal_visibility_of_clean_plus_noisy_copies():
@@ -48,6 +48,44 @@ def test_rotary_scores_depend_on_offsets_only_and_keep_norms():
     torch.testing.assert_close(qa.norm(dim=-1), q.norm(dim=-1))
     with pytest.raises(ValueError):
         Rotary2D(6)
+
+
+def test_cached_kv_puts_the_new_frame_in_free_capacity_without_copying_the_cache():
+    held = torch.randn(1, 2, 5, 3, 4)
+    k_new, v_new = torch.randn(1, 2, 1, 3, 4), torch.randn(1, 2, 1, 3, 4)
+    buf_k, buf_v = held.clone(), held.clone() + 1
+    k, v = CachedKV(buf_k, buf_v, 3).followed_by(k_new, v_new)
+    torch.testing.assert_close(k, torch.cat([held[:, :, :3], k_new], 2), rtol=0, atol=0)
+    torch.testing.assert_close(v, torch.cat([held[:, :, :3] + 1, v_new], 2), rtol=0, atol=0)
+    assert k.data_ptr() == buf_k.data_ptr() and v.data_ptr() == buf_v.data_ptr()  # views, not copies
+    torch.testing.assert_close(buf_k[:, :, :3], held[:, :, :3], rtol=0, atol=0)  # held frames untouched
+    # no free slot left: the same values by concatenation
+    full_k, full_v = held[:, :, :3].clone(), held[:, :, :3].clone()
+    k2, _ = CachedKV(full_k, full_v, 3).followed_by(k_new, v_new)
+    torch.testing.assert_close(k2, torch.cat([held[:, :, :3], k_new], 2), rtol=0, atol=0)
+    assert k2.data_ptr() != full_k.data_ptr()
+
+
+def test_unbounded_cache_holds_every_frame_and_grows_its_buffer_geometrically():
+    cache = KVCache(batch_size=1)
+    frames = [torch.randn(1, 2, 1, 3, 4) for _ in range(300)]
+    moves, where = 0, None
+    for f in frames:
+        cache.append([(f, -f)])
+        moves += where is not None and cache.keys[0].data_ptr() != where  # the buffer was reallocated (copied)
+        where = cache.keys[0].data_ptr()
+        assert cache.capacity >= cache.num_frames + 1  # a free slot for the frame denoised next
+    held = cache.past()[0]
+    torch.testing.assert_close(held.keys[:, :, :300], torch.cat(frames, 2), rtol=0, atol=0)
+    torch.testing.assert_close(held.values[:, :, :300], -torch.cat(frames, 2), rtol=0, atol=0)
+    assert held.frames == 300 and cache.frame_index.tolist() == list(range(300))
+    assert moves <= 5  # 64 → 129 → 194 → 259 → 324 frames: copied 4 times, not once per append
+    per_frame = 2 * 2 * 3 * 4 * 4  # keys + values, float32
+    assert cache.nbytes() == 300 * per_frame
+    assert cache.allocated_nbytes() <= 1.25 * cache.nbytes() + 66 * per_frame
+    restored = KVCache.from_state_dict(cache.state_dict())
+    torch.testing.assert_close(restored.past()[0].keys[:, :, :300], torch.cat(frames, 2), rtol=0, atol=0)
+    assert restored.capacity > restored.num_frames == 300
 
 
 def test_kv_cache_keeps_sink_and_last_window_frames():
