@@ -22,12 +22,13 @@ Returns
   invariant quantities (or rotated into the local frame), it is invariant itself, so the
   composed frames are SE(3)-equivariant: ``(g∘T)∘u = g∘(T∘u)``.
 
-Registry: each backend spec class (a pydantic spec in :mod:`starmd.core.specs` with a ``kind``)
-maps to a builder ``builder(spec, dims: BackendDims) -> nn.Module``. The built-in backends live in
+Registry: each backend spec class (a subclass of :class:`starmd.core.specs.BackendSpec` with a
+``Literal`` ``kind``) maps to a builder ``builder(spec, dims: BackendDims) -> nn.Module``. The built-in backends live in
 :mod:`starmd.backends.frame_ipa` and :mod:`starmd.backends.e3nn_graph`; they register themselves
 when imported, and :func:`build_backend` imports them lazily, so ``starmd.core`` only ever imports
-this module. A new backend registers ``register_backend(MySpec, build_my_backend)`` and is then
-covered by the equivariance tests (they parametrize over :func:`registered_backends`).
+this module. A new backend registers ``register_backend(MySpec, build_my_backend)``; it is then
+selectable as ``model.backend: {kind: ...}`` in any spec file and covered by the equivariance tests
+(they parametrize over :func:`registered_backends`). Nothing else changes.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import torch
 from torch import nn
 
 from starmd.core.rigid import Rigid
+from starmd.core.specs import register_backend_spec
 from starmd.errors import SpecError
 
 _BUILTIN_MODULES = ("starmd.backends.frame_ipa", "starmd.backends.e3nn_graph")
@@ -76,8 +78,11 @@ _REGISTRY: dict[type, Builder] = {}
 def register_backend(spec_cls: type, builder: Builder) -> None:
     """Map the backend spec class ``spec_cls`` to ``builder(spec, dims) -> nn.Module``.
 
-    Registering the same class again replaces its builder (handy in tests).
+    ``spec_cls`` subclasses :class:`starmd.core.specs.BackendSpec` with a ``Literal`` ``kind``; once
+    registered, ``model.backend: {kind: ...}`` selects it from YAML, JSON and ``--set``. Registering
+    the same class again replaces its builder (handy in tests).
     """
+    register_backend_spec(spec_cls)
     _REGISTRY[spec_cls] = builder
 
 

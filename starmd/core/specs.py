@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, Union
+from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
 from starmd.errors import SpecError
 
@@ -39,7 +39,52 @@ class Spec(BaseModel):
 
 
 # ---------------------------------------------------------------------------- model
-class FrameIPASpec(Spec):
+class BackendSpec(Spec):
+    """Base class of geometry-backend specs: a subclass fixes ``kind`` with a ``Literal`` default.
+
+    ``ModelSpec.backend`` accepts any registered subclass (:func:`register_backend_spec`; the
+    backend registry's ``register_backend`` calls it), chosen by ``kind`` in YAML/JSON/``--set``.
+    """
+
+    kind: str
+
+
+_BACKEND_SPECS: dict[str, type[BackendSpec]] = {}
+
+
+def register_backend_spec(spec_cls: type[BackendSpec]) -> None:
+    """Make ``spec_cls`` selectable as ``model.backend`` by its ``kind`` (re-registering replaces)."""
+    if not (isinstance(spec_cls, type) and issubclass(spec_cls, BackendSpec)):
+        raise TypeError(f"{spec_cls!r} is not a BackendSpec subclass")
+    kind = spec_cls.model_fields["kind"].default
+    if not isinstance(kind, str):
+        raise TypeError(f"{spec_cls.__name__}.kind needs a string default (e.g. kind: Literal['mine'] = 'mine')")
+    _BACKEND_SPECS[kind] = spec_cls
+
+
+def backend_spec_kinds() -> dict[str, type[BackendSpec]]:
+    """A copy of the backend-spec registry: ``kind`` → spec class."""
+    return dict(_BACKEND_SPECS)
+
+
+def _backend_spec(value: Any) -> Any:
+    """``model.backend`` from a spec instance, a kind name or a mapping with ``kind`` (default frame_ipa)."""
+    if isinstance(value, BackendSpec):
+        if type(value) not in _BACKEND_SPECS.values():
+            raise ValueError(f"backend spec {type(value).__name__} is not registered (register_backend)")
+        return value
+    if isinstance(value, str):
+        value = {"kind": value}
+    if not isinstance(value, dict):
+        return value  # let pydantic name the type error
+    kind = value.get("kind", "frame_ipa")
+    cls = _BACKEND_SPECS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ValueError(f"unknown backend kind {kind!r}; registered: {', '.join(sorted(_BACKEND_SPECS))}")
+    return cls.model_validate(value)
+
+
+class FrameIPASpec(BackendSpec):
     """Invariant point attention on residue frames (the paper's geometry layer)."""
 
     kind: Literal["frame_ipa"] = "frame_ipa"
@@ -49,7 +94,7 @@ class FrameIPASpec(Spec):
     value_points: int = Field(8, ge=1)
 
 
-class E3nnGraphSpec(Spec):
+class E3nnGraphSpec(BackendSpec):
     """e3nn tensor-product message passing on a k-nearest-neighbour Cα graph."""
 
     kind: Literal["e3nn_graph"] = "e3nn_graph"
@@ -61,13 +106,14 @@ class E3nnGraphSpec(Spec):
     layers: int = Field(1, ge=1)
 
 
-BackendSpec = Annotated[Union[FrameIPASpec, E3nnGraphSpec], Field(discriminator="kind")]
+register_backend_spec(FrameIPASpec)
+register_backend_spec(E3nnGraphSpec)
 
 
 class ModelSpec(Spec):
     """The STAR-MD network: conditioner, geometry backend, space×time trunk, heads."""
 
-    backend: BackendSpec = Field(default_factory=FrameIPASpec)
+    backend: SerializeAsAny[BackendSpec] = Field(default_factory=FrameIPASpec)
     attention: Literal["joint", "factorized"] = "joint"
     hidden: int = Field(256, ge=8)
     heads: int = Field(8, ge=1)
@@ -89,6 +135,11 @@ class ModelSpec(Spec):
     num_rbf: int = Field(16, ge=2, description="radial basis functions of Cβ distances in the pair features")
     max_distance: float = Field(20.0, gt=0, description="Å; the last radial basis centre of the pair features")
     trans_scale: float = Field(10.0, gt=0, description="Å per unit of a raw translation output (rigid updates)")
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _pick_backend(cls, value: Any) -> Any:
+        return _backend_spec(value)
 
     @model_validator(mode="after")
     def _check(self) -> ModelSpec:
@@ -357,8 +408,8 @@ def format_validation_error(err: ValidationError, source: str) -> str:
     """One line: ``source: a.b.c: message`` for the first error (and a count of the rest)."""
     errs = err.errors()
     first = errs[0]
-    loc = ".".join(str(p) for p in first["loc"] if not (isinstance(p, str) and p in ("frame_ipa", "e3nn_graph")))
-    msg = first["msg"]
+    loc = ".".join(str(p) for p in first["loc"])
+    msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown field"
     extra = f" (+{len(errs) - 1} more)" if len(errs) > 1 else ""
@@ -469,7 +520,7 @@ def apply_overrides(spec: S, overrides: list[str] | tuple[str, ...]) -> S:
 
 
 __all__ = [
-    "Spec", "FrameIPASpec", "E3nnGraphSpec", "BackendSpec", "ModelSpec", "DiffusionSpec", "ContextNoiseSpec",
+    "Spec", "FrameIPASpec", "E3nnGraphSpec", "BackendSpec", "register_backend_spec", "backend_spec_kinds", "ModelSpec", "DiffusionSpec", "ContextNoiseSpec",
     "LossSpec", "DataSpec", "TrainingSpec", "RolloutSpec", "EvaluationSpec", "SimulateSpec", "AblationSpec",
     "SPEC_TYPES", "load_spec", "save_spec", "apply_overrides", "validate_spec", "format_validation_error",
 ]

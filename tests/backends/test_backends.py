@@ -84,3 +84,54 @@ def test_backend_padding_changes_nothing_real(name):
     torch.testing.assert_close(out1[..., :6, :], out2[..., :6, :], rtol=0, atol=1e-10)
     if r1 is not None:
         torch.testing.assert_close(r1.trans[..., :6, :], r2.trans[..., :6, :], rtol=0, atol=1e-10)
+
+
+# ---------------------------------------------------------------------------- a backend from outside the package
+class _InvariantMLP(torch.nn.Module):
+    """A toy backend: an MLP on the singles, no frame update (invariant by construction)."""
+
+    def __init__(self, dims: BackendDims, width: int) -> None:
+        super().__init__()
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(dims.single, width), torch.nn.SiLU(), torch.nn.Linear(width, dims.single))
+
+    def forward(self, s, z, rigids, mask):
+        return self.mlp(s) * mask[..., None].to(s.dtype), None
+
+
+def test_a_registered_backend_is_selectable_from_a_spec_file_and_nothing_else(tmp_path, monkeypatch):
+    from typing import Literal
+
+    from pydantic import Field
+
+    import starmd
+    from starmd.backends import base
+    from starmd.core import specs
+    from starmd.errors import SpecError
+
+    class ToySpec(specs.BackendSpec):
+        kind: Literal["toy_mlp"] = "toy_mlp"
+        width: int = Field(8, ge=1)
+
+    # registered the way a plug-in would, then undone so other tests see the built-in registry
+    monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
+    monkeypatch.setattr(specs, "_BACKEND_SPECS", dict(specs._BACKEND_SPECS))
+    path = tmp_path / "train.yaml"
+    path.write_text("model: {hidden: 32, heads: 4, blocks: 1, pair_dim: 16, time_embed_dim: 16,\n"
+                    "        backend: {kind: toy_mlp, width: 12}}\nsteps: 3\n")
+    with pytest.raises(SpecError, match=r"model\.backend: unknown backend kind 'toy_mlp'; registered: e3nn_graph, frame_ipa"):
+        starmd.load_spec(path, starmd.TrainingSpec)
+    base.register_backend(ToySpec, lambda spec, dims: _InvariantMLP(dims, spec.width))
+
+    spec = starmd.load_spec(path, starmd.TrainingSpec)
+    assert isinstance(spec.model.backend, ToySpec) and spec.model.backend.width == 12
+    assert starmd.load_spec(path, starmd.TrainingSpec).model_dump() == spec.model_dump()
+    saved = tmp_path / "saved.yaml"
+    spec.save(saved)  # the subclass's own fields are written, not only `kind`
+    assert "width: 12" in saved.read_text() and starmd.load_spec(saved, starmd.TrainingSpec) == spec
+    switched = spec.with_overrides(["model.backend=frame_ipa"])
+    assert isinstance(switched.model.backend, specs.FrameIPASpec)
+    with pytest.raises(SpecError, match=r"model\.backend\.width: "):
+        spec.with_overrides(["model.backend.width=0"])
+
+    model = starmd.build_model(spec.model)
+    assert any(isinstance(m, _InvariantMLP) for m in model.modules())
