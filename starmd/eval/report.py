@@ -30,7 +30,7 @@ from starmd.core.files import publish
 from starmd.core.specs import EvaluationSpec
 from starmd.errors import InputError, StarMDError
 from starmd.eval import metrics as M
-from starmd.eval.validity import RAMA_REGIONS, ramachandran, validity
+from starmd.eval.validity import RAMA_REGIONS, outliers_by_residue, ramachandran, validity
 
 # ---------------------------------------------------------------------------- loading
 
@@ -199,6 +199,29 @@ def _atomic_write(path: Path, data: str | bytes) -> None:
         raise
 
 
+def _outlier_lines(by_row: dict | None) -> list[str]:
+    """Markdown table of the residues that are outliers in some frame of some row (percent of frames)."""
+    if not by_row:
+        return []
+    rows = list(by_row)
+    cols = [(kind, row) for kind in ("rama", "rotamer") for row in rows]
+    residues: list[str] = []
+    for kind, row in cols:
+        residues += [r for r, pct in by_row[row][kind].items() if pct > 0 and r not in residues]
+    if not residues:
+        return []
+    def chain_order(label: str) -> int:  # "GLY7" → 7
+        digits = label[len(label.rstrip("0123456789")):]
+        return int(digits) if digits else 0
+
+    head = " | ".join(f"{'Rama' if kind == 'rama' else 'rotamer'} {row}" for kind, row in cols)
+    lines = ["", "## Outliers by residue (% of frames)", "", f"| residue | {head} |", "|---|" + "---|" * len(cols)]
+    for r in sorted(residues, key=chain_order):
+        cells = [by_row[row][kind].get(r) for kind, row in cols]
+        lines.append(f"| {r} | " + " | ".join("–" if c is None else f"{c:.1f}" for c in cells) + " |")
+    return lines
+
+
 def markdown(report: dict) -> str:
     """The Markdown summary of a report dict (table of every row + notes)."""
     lines = ["# starmd evaluation", "",
@@ -209,6 +232,7 @@ def markdown(report: dict) -> str:
              "|---|" + "---|" * len(COLUMNS)]
     for name, s in report["summary"].items():
         lines.append(f"| {name} | " + " | ".join(_fmt(s.get(k), k) for k, _ in COLUMNS) + " |")
+    lines += _outlier_lines(report.get("outliers_by_residue"))
     lines += ["", "## Notes", ""] + [f"- {n}" for n in report["notes"]]
     if report.get("figures"):
         lines += ["", "## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in report["figures"]]
@@ -413,6 +437,8 @@ def evaluate(reference, generated, topology=None, oracle=None, out=None, spec: E
         "summary": summary,
         "rows": {n: {k: v for k, v in r.items() if not k.startswith("_")} for n, r in rows.items()},
         "reference_validity": ref_validity,
+        "outliers_by_residue": {"reference": outliers_by_residue(ref_t),
+                                **{n: outliers_by_residue(rows[n]["_traj"]) for n in ("generated", "oracle") if n in rows}},
         "notes": notes,
         "figures": [],
     }

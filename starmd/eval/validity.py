@@ -163,6 +163,20 @@ def rotamer_outliers(traj: md.Trajectory, tolerance: float = ROTAMER_TOLERANCE) 
     return {"residues": residues, "outlier": mask}
 
 
+def outliers_by_residue(traj: md.Trajectory) -> dict:
+    """Percent of frames in which each residue is a Ramachandran or rotamer outlier.
+
+    Returns ``{"rama": {label: percent}, "rotamer": {label: percent}}`` over the residues that are
+    checked (labels like ``GLY7``: mdtraj's residue name and sequence number), in chain order — what
+    a low AA % is made of.
+    """
+    top = traj.topology
+    out: dict[str, dict[str, float]] = {}
+    for kind, res in (("rama", ramachandran(traj)), ("rotamer", rotamer_outliers(traj))):
+        out[kind] = {str(top.residue(r)): float(100.0 * res["outlier"][:, k].mean()) for k, r in enumerate(res["residues"])}
+    return out
+
+
 def validity(traj: md.Trajectory, spec: EvaluationSpec | None = None, per_frame: bool = False) -> dict:
     """CA %, AA %, CA+AA % of frames (percent) and the mean outlier fractions.
 
@@ -197,4 +211,4 @@ def validity(traj: md.Trajectory, spec: EvaluationSpec | None = None, per_frame:
 
 
 __all__ = ["RAMA_REGIONS", "ROTAMER_WELLS", "ROTAMER_TOLERANCE", "in_regions", "rama_class", "ca_clashes",
-           "chain_breaks", "ramachandran", "rotamer_outliers", "validity"]
+           "chain_breaks", "ramachandran", "rotamer_outliers", "outliers_by_residue", "validity"]

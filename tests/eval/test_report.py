@@ -10,6 +10,7 @@ import pytest
 
 from starmd.core.specs import EvaluationSpec
 from starmd.errors import InputError, StarMDError
+from starmd.eval import validity as V
 from starmd.eval.report import evaluate
 
 DATA = Path(__file__).parent / "data"
@@ -30,6 +31,19 @@ def test_report_rows_and_files(report):
     assert "| generated |" in md_text and "random_walk" in md_text
     assert len(rep["figures"]) == 7 and all((out / f).stat().st_size > 0 for f in rep["figures"])
     assert not list(out.rglob("*.tmp"))
+
+
+def test_outliers_by_residue_add_up_to_the_aa_column(report):
+    rep, out = report
+    by = rep["outliers_by_residue"]
+    assert set(by) == {"reference", "generated", "oracle"}  # not the baselines: their frames are not proteins
+    ref_traj = md.load(str(DATA / "rep1.xtc"), top=str(TOP))
+    assert by["reference"] == V.outliers_by_residue(ref_traj)
+    md_text = (out / "report.md").read_text()
+    listed = {line.split(" | ")[0][2:] for line in md_text.split("## Outliers by residue (% of frames)")[1].split("## Notes")[0]
+              .splitlines() if line.startswith("| ") and not line.startswith("| residue")}
+    nonzero = {r for row in by.values() for kind in row.values() for r, pct in kind.items() if pct > 0}
+    assert nonzero and listed == nonzero  # the table lists exactly the residues that are outliers somewhere
 
 
 def test_floor_and_ceiling_ordering(report):

@@ -90,6 +90,16 @@ def test_positive_phi_negative_psi_is_outlier():
     assert V.in_regions(60.0, -150.0, V.RAMA_REGIONS["glycine"])  # mirror of β: allowed for Gly only
 
 
+def test_outliers_by_residue_names_the_residues_and_their_frame_fractions():
+    helix, bad = _helix(5, seq="AGLLA"), _helix(5, phi=60.0, psi=-120.0, seq="AGLLA")
+    both = md.join([helix, bad, bad, bad])  # 1 good frame, 3 with every interior residue at (+60°, −120°)
+    by = V.outliers_by_residue(both)
+    # (+60, −120) is the mirror of the allowed (−60, 120): glycine only
+    assert by["rama"] == {"GLY2": 0.0, "LEU3": 75.0, "LEU4": 75.0}
+    assert set(by["rotamer"]) == {"LEU3", "LEU4"}  # the residues with a checked χ
+    assert V.outliers_by_residue(helix)["rama"] == {"GLY2": 0.0, "LEU3": 0.0, "LEU4": 0.0}
+
+
 def test_rotamer_wells():
     x = np.array([60.0, 180.0, -60.0, 0.0, 120.0, -120.0, 95.0])
     d = np.min([V._angdiff(x, w) for w in V.ROTAMER_WELLS["LEU"]["chi1"]], axis=0)
