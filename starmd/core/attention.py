@@ -281,6 +281,30 @@ class SpaceTimeLayer(nn.Module):
 # ---------------------------------------------------------------------------- KV cache
 
 
+_FIRST_CAPACITY = 64  # frames allocated by the first append of a window-less cache
+
+
+def _grown_capacity(held: int) -> int:
+    """Frames a full buffer holding ``held`` frames grows to: room for the new frame, a free slot, and
+    max(64, 25 %) more."""
+    return held + 2 + max(64, held // 4)
+
+
+def kv_buffer_frames(n_frames: int) -> tuple[int, int]:
+    """``(capacity, peak)`` in frames of a window-less :class:`KVCache` after ``n_frames`` appends:
+    the capacity its buffers then have, and the most frames allocated at once (the old and the new
+    buffer coexist while it grows). Multiply by the bytes per frame for memory."""
+    if n_frames <= 0:
+        return 0, 0
+    cap = peak = _FIRST_CAPACITY
+    held = cap - 1  # the append that finds cap < held + 2
+    while held < n_frames:
+        new = _grown_capacity(held)
+        peak, cap = max(peak, cap + new), new
+        held = cap - 1
+    return cap, peak
+
+
 class CachedKV(NamedTuple):
     """One cached sublayer's keys and values as the attention sees them.
 
@@ -393,7 +417,7 @@ class KVCache:
             raise ValueError(f"expected {len(self.keys)} key/value slots, got {len(new_kv)}")
         n = self.num_frames
         if not self.keys:
-            first = self.sink + self.window + 1 if self.window is not None else 64
+            first = self.sink + self.window + 1 if self.window is not None else _FIRST_CAPACITY
             self.keys = [k.new_empty(k.shape[:2] + (first,) + k.shape[3:]) for k, _ in new_kv]
             self.values = [v.new_empty(v.shape[:2] + (first,) + v.shape[3:]) for _, v in new_kv]
         elif self.window is not None and n == self.sink + self.window:
@@ -403,7 +427,7 @@ class KVCache:
             self.frame_index = torch.cat([self.frame_index[:self.sink], self.frame_index[self.sink + 1:]])
             n -= 1
         if self.capacity < n + 2:  # the new frame + one free slot for the frame denoised next
-            self.reserve(n + 2 + max(64, n // 4))
+            self.reserve(_grown_capacity(n))
         for buf, new in zip((*self.keys, *self.values), [k for k, _ in new_kv] + [v for _, v in new_kv], strict=True):
             buf[:, :, n:n + 1] = new.detach()
         self.frame_index = torch.cat([self.frame_index.to(self.keys[0].device),
@@ -435,5 +459,5 @@ def init_linear_small(layer: nn.Linear, scale: float = 0.1) -> nn.Linear:
 
 __all__ = [
     "frame_visibility", "Rotary2D", "AdaLN", "TokenLayout", "STAttention", "Transition", "SpaceTimeLayer",
-    "CachedKV", "KVCache", "init_linear_small",
+    "CachedKV", "KVCache", "kv_buffer_frames", "init_linear_small",
 ]

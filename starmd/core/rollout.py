@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from starmd.core.attention import kv_buffer_frames
 from starmd.core.model import ModelOutput
 from starmd.core.proline import close_proline_rings
 from starmd.core.protein import RESTYPE_ORDER
@@ -345,7 +346,8 @@ def rollout(model, start, n_frames: int | None = None, dt_ns: float | Sequence[f
         raise RolloutError(f"{start}: residue {bad + 1} is not in the model's vocabulary of the 20 standard amino acids")
     dtype = next(model.parameters()).dtype
     if spec.window is None and use_cache:
-        need = estimate_cache_bytes(model, st.rigids.shape[0], spec.n_frames + 1, spec.samples, dtype)
+        # the cache's buffers grow ahead of the frames; while growing, old and new buffer coexist
+        need = estimate_cache_bytes(model, st.rigids.shape[0], kv_buffer_frames(spec.n_frames + 1)[1], spec.samples, dtype)
         free = available_memory_bytes(dev)
         if need > 0.8 * free:
             raise RolloutError(f"a KV cache for {spec.n_frames + 1} frames needs {need / 1e9:.1f} GB but {dev} has "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from starmd.core.attention import CachedKV, KVCache, Rotary2D, SpaceTimeLayer, TokenLayout, frame_visibility
+from starmd.core.attention import CachedKV, KVCache, Rotary2D, SpaceTimeLayer, TokenLayout, frame_visibility, kv_buffer_frames
 
 
 def test_block_causal_visibility_of_clean_plus_noisy_copies():
@@ -86,6 +86,18 @@ def test_unbounded_cache_holds_every_frame_and_grows_its_buffer_geometrically():
     restored = KVCache.from_state_dict(cache.state_dict())
     torch.testing.assert_close(restored.past()[0].keys[:, :, :300], torch.cat(frames, 2), rtol=0, atol=0)
     assert restored.capacity > restored.num_frames == 300
+
+
+@pytest.mark.parametrize("n_frames", [1, 63, 64, 65, 300, 1000])
+def test_kv_buffer_frames_predicts_the_capacity_a_cache_reaches(n_frames):
+    cache, peak = KVCache(batch_size=1), 0
+    kv = [(torch.zeros(1, 1, 1, 1, 1), torch.zeros(1, 1, 1, 1, 1))]
+    for _ in range(n_frames):
+        before = cache.capacity
+        cache.append(kv)
+        peak = max(peak, cache.capacity + (before if cache.capacity != before else 0))
+    assert kv_buffer_frames(n_frames) == (cache.capacity, peak)
+    assert n_frames < cache.capacity <= 1.25 * n_frames + 66
 
 
 def test_kv_cache_keeps_sink_and_last_window_frames():
