@@ -46,4 +46,33 @@ for seq in YPGE FDKA HSTV; do run "$seq" test "$TEST_NS"; done
 # session: two 1-ns replicas disagreed so much that the second covered a quarter of the first's
 # PCA bins, too short to judge a 10-ns rollout against)
 run GYDPETGTWG test "$LONG_TEST_NS"
+# 6 random training peptides of 10-12 residues (python: random.seed(13), random.choice over the 20
+# letters, lengths 10 10 11 11 12 12), for the candidate models in checkpoints/candidates/: they go
+# into manifest_long.yaml (= manifest.yaml + these), not manifest.yaml, so that the shipped model's
+# spec keeps reproducing it. About 30 minutes; skip with CANDIDATES=0.
+if [ "${CANDIDATES:-1}" = 1 ]; then
+  LONG10=(KLGIFIGFDV HLAQFYAKFD KRQFKNISVWQ NQMENYKRVYF RRVGLHGTNKNR KYKPFWSVIWIH)
+  for seq in "${LONG10[@]}"; do
+    echo "=== $seq (candidates, $EXTRA_NS ns) $(date -u +%FT%TZ)"
+    "$STARMD" simulate --sequence "$seq" --name "$seq" --split train --length-ns "$EXTRA_NS" --out "$OUT/.candidates" "${COMMON[@]:2}" --quiet
+  done
+  "$(dirname "$STARMD")/python" - "$OUT" <<'PY'
+import shutil, sys
+from pathlib import Path
+import yaml
+out = Path(sys.argv[1]); cand = out / ".candidates"
+base = yaml.safe_load((out / "manifest.yaml").read_text())
+extra = yaml.safe_load((cand / "manifest.yaml").read_text())["proteins"]
+for e in extra:
+    dest = out / e["name"]; dest.mkdir(exist_ok=True)
+    for f in (cand / e["name"]).iterdir():
+        if f.is_file() and not f.name.startswith("."):
+            shutil.copy2(f, dest / f.name)
+names = {e["name"] for e in base["proteins"]}
+base["proteins"] += [e for e in extra if e["name"] not in names]
+head = ("# The bundled data set (manifest.yaml) plus 6 training peptides of 10-12 residues (see README.md):\n"
+        "# the manifest of the candidate models in checkpoints/candidates/, not of the shipped one.\n")
+(out / "manifest_long.yaml").write_text(head + yaml.safe_dump(base, sort_keys=False))
+PY
+fi
 echo "=== done $(date -u +%FT%TZ)"

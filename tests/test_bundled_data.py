@@ -13,6 +13,8 @@ import yaml
 DATA = Path(__file__).resolve().parent.parent / "data"
 MANIFEST = yaml.safe_load((DATA / "manifest.yaml").read_text())
 ENTRIES = {e["name"]: e for e in MANIFEST["proteins"]}
+LONG = yaml.safe_load((DATA / "manifest_long.yaml").read_text())  # + candidate training peptides
+ALL = {e["name"]: e for e in LONG["proteins"]}
 # held-out peptides: frames per replica at 10 ps (data/README.md)
 TEST_FRAMES = {"YPGE": 300, "FDKA": 300, "HSTV": 300, "GYDPETGTWG": 500}
 
@@ -26,9 +28,15 @@ def test_split_is_by_peptide_and_the_test_set_is_the_documented_one():
     assert any(len(n) >= 10 for n, e in ENTRIES.items() if e["split"] == "test")
 
 
-@pytest.mark.parametrize("name", sorted(ENTRIES))
+def test_the_long_manifest_is_the_bundled_one_plus_training_peptides():
+    assert LONG["proteins"][: len(MANIFEST["proteins"])] == MANIFEST["proteins"]  # same order: same training draws
+    extra = LONG["proteins"][len(MANIFEST["proteins"]):]
+    assert extra and all(e["split"] == "train" and len(e["name"]) >= 10 for e in extra)
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
 def test_every_entry_loads_with_two_replicas_saved_every_10_ps(name):
-    e = ENTRIES[name]
+    e = ALL[name]
     top = md.load_topology(str(DATA / e["topology"]))
     assert "".join(r.code for r in top.residues) == name  # the folder is named by its sequence
     assert e["dt_ps"] == 10 and len(e["replicas"]) == 2
