@@ -29,7 +29,7 @@ def test_split_is_by_peptide_and_the_test_set_is_the_documented_one():
 
 
 def test_the_long_manifest_is_the_bundled_one_plus_training_peptides():
-    assert LONG["proteins"][: len(MANIFEST["proteins"])] == MANIFEST["proteins"]  # same order: same training draws
+    assert LONG["proteins"][: len(MANIFEST["proteins"])] == MANIFEST["proteins"]  # the bundled entries, unchanged
     extra = LONG["proteins"][len(MANIFEST["proteins"]):]
     assert extra and all(e["split"] == "train" and len(e["name"]) >= 10 for e in extra)
 
