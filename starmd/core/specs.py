@@ -62,11 +62,6 @@ def register_backend_spec(spec_cls: type[BackendSpec]) -> None:
     _BACKEND_SPECS[kind] = spec_cls
 
 
-def backend_spec_kinds() -> dict[str, type[BackendSpec]]:
-    """A copy of the backend-spec registry: ``kind`` → spec class."""
-    return dict(_BACKEND_SPECS)
-
-
 def _backend_spec(value: Any) -> Any:
     """``model.backend`` from a spec instance, a kind name or a mapping with ``kind`` (default frame_ipa)."""
     if isinstance(value, BackendSpec):
@@ -520,7 +515,7 @@ def apply_overrides(spec: S, overrides: list[str] | tuple[str, ...]) -> S:
 
 
 __all__ = [
-    "Spec", "FrameIPASpec", "E3nnGraphSpec", "BackendSpec", "register_backend_spec", "backend_spec_kinds", "ModelSpec", "DiffusionSpec", "ContextNoiseSpec",
+    "Spec", "FrameIPASpec", "E3nnGraphSpec", "BackendSpec", "register_backend_spec", "ModelSpec", "DiffusionSpec", "ContextNoiseSpec",
     "LossSpec", "DataSpec", "TrainingSpec", "RolloutSpec", "EvaluationSpec", "SimulateSpec", "AblationSpec",
     "SPEC_TYPES", "load_spec", "save_spec", "apply_overrides", "validate_spec", "format_validation_error",
 ]

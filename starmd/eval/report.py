@@ -30,7 +30,7 @@ from starmd.core.files import publish
 from starmd.core.specs import EvaluationSpec
 from starmd.errors import InputError, StarMDError
 from starmd.eval import metrics as M
-from starmd.eval.validity import RAMA_REGIONS, outliers_by_residue, ramachandran, validity
+from starmd.eval.validity import RAMA_REGIONS, ramachandran, validity
 
 # ---------------------------------------------------------------------------- loading
 
@@ -437,8 +437,8 @@ def evaluate(reference, generated, topology=None, oracle=None, out=None, spec: E
         "summary": summary,
         "rows": {n: {k: v for k, v in r.items() if not k.startswith("_")} for n, r in rows.items()},
         "reference_validity": ref_validity,
-        "outliers_by_residue": {"reference": outliers_by_residue(ref_t),
-                                **{n: outliers_by_residue(rows[n]["_traj"]) for n in ("generated", "oracle") if n in rows}},
+        "outliers_by_residue": {"reference": ref_validity["outliers_by_residue"],
+                                **{n: rows[n]["validity"]["outliers_by_residue"] for n in ("generated", "oracle") if n in rows}},
         "notes": notes,
         "figures": [],
     }

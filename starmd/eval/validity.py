@@ -170,15 +170,18 @@ def outliers_by_residue(traj: md.Trajectory) -> dict:
     checked (labels like ``GLY7``: mdtraj's residue name and sequence number), in chain order — what
     a low AA % is made of.
     """
-    top = traj.topology
-    out: dict[str, dict[str, float]] = {}
-    for kind, res in (("rama", ramachandran(traj)), ("rotamer", rotamer_outliers(traj))):
-        out[kind] = {str(top.residue(r)): float(100.0 * res["outlier"][:, k].mean()) for k, r in enumerate(res["residues"])}
-    return out
+    return _by_residue(traj.topology, ramachandran(traj), rotamer_outliers(traj))
+
+
+def _by_residue(top, rama: dict, rot: dict) -> dict:
+    """:func:`outliers_by_residue` from the outputs of :func:`ramachandran` and :func:`rotamer_outliers`."""
+    return {kind: {str(top.residue(r)): float(100.0 * res["outlier"][:, k].mean()) for k, r in enumerate(res["residues"])}
+            for kind, res in (("rama", rama), ("rotamer", rot))}
 
 
 def validity(traj: md.Trajectory, spec: EvaluationSpec | None = None, per_frame: bool = False) -> dict:
-    """CA %, AA %, CA+AA % of frames (percent) and the mean outlier fractions.
+    """CA %, AA %, CA+AA % of frames (percent), the mean outlier fractions and ``outliers_by_residue``
+    (see :func:`outliers_by_residue`).
 
     ``traj``: heavy-atom (or all-atom) protein trajectory. With ``per_frame=True`` the result also
     holds per-frame lists (``ca_valid``, ``aa_valid``, ``clashes``, ``breaks``, ``rama_fraction``,
@@ -203,6 +206,7 @@ def validity(traj: md.Trajectory, spec: EvaluationSpec | None = None, per_frame:
         "break_frames_percent": float(100 * (breaks > 0).mean()),
         "rama_outlier_fraction": float(rama_frac.mean()), "rotamer_outlier_fraction": float(rot_frac.mean()),
         "n_rama_residues": len(rama["residues"]), "n_rotamer_residues": len(rot["residues"]),
+        "outliers_by_residue": _by_residue(traj.topology, rama, rot),
     }
     if per_frame:
         out.update(ca_valid=ca_ok.tolist(), aa_valid=aa_ok.tolist(), clashes=clashes.tolist(), breaks=breaks.tolist(),

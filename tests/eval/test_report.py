@@ -33,7 +33,7 @@ def test_report_rows_and_files(report):
     assert not list(out.rglob("*.tmp"))
 
 
-def test_outliers_by_residue_add_up_to_the_aa_column(report):
+def test_outliers_by_residue_are_the_validity_module_s_and_the_table_lists_them(report):
     rep, out = report
     by = rep["outliers_by_residue"]
     assert set(by) == {"reference", "generated", "oracle"}  # not the baselines: their frames are not proteins
