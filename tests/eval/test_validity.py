@@ -47,7 +47,10 @@ def test_chain_break_at_5_angstrom():
     assert V.chain_breaks(_ca_trace(x))[0] == 1
 
 
-def _helix(n: int = 12, phi: float = -57.0, psi: float = -47.0, seq: str | None = None) -> md.Trajectory:
+def _helix(n: int = 12, phi: float = -57.0, psi: float = -47.0, seq: str | None = None,
+           **geometry: float) -> md.Trajectory:
+    """A peptide built by PeptideBuilder with every (φ, ψ) set; ``geometry``: extra PeptideBuilder
+    attributes (e.g. side-chain dihedrals) set on every residue that has them."""
     import PeptideBuilder
     from PeptideBuilder import Geometry
 
@@ -55,6 +58,9 @@ def _helix(n: int = 12, phi: float = -57.0, psi: float = -47.0, seq: str | None 
     geos = [Geometry.geometry(a) for a in seq]
     for g in geos:
         g.phi, g.psi_im1 = phi, psi
+        for k, v in geometry.items():
+            if hasattr(g, k):
+                setattr(g, k, v)
     s = PeptideBuilder.initialize_res(geos[0])
     for g in geos[1:]:
         PeptideBuilder.add_residue(s, g)
@@ -88,6 +94,29 @@ def test_positive_phi_negative_psi_is_outlier():
     assert V.in_regions(-57.0, -47.0, V.RAMA_REGIONS["general"])
     assert V.in_regions(-63.0, 140.0, V.RAMA_REGIONS["proline"])  # PPII proline
     assert V.in_regions(60.0, -150.0, V.RAMA_REGIONS["glycine"])  # mirror of β: allowed for Gly only
+
+
+def test_glycine_extended_region_below_beta_is_allowed_for_glycine_only():
+    # (−160°, −125°) and its inversion lie inside the glycine "allowed" contour of the Top500
+    # Ramachandran table (Lovell et al. 2003, Proteins 50:437) and outside the general one
+    for point in ((-160.0, -125.0), (160.0, 125.0), (-100.0, -140.0)):
+        assert V.in_regions(*point, V.RAMA_REGIONS["glycine"])
+        assert not V.in_regions(*point, V.RAMA_REGIONS["general"])
+    t = _helix(6, phi=-160.0, psi=-125.0, seq="AGGLGA")
+    by = V.outliers_by_residue(t)["rama"]
+    assert by == {"GLY2": 0.0, "GLY3": 0.0, "LEU4": 100.0, "GLY5": 0.0}
+
+
+@pytest.mark.parametrize("chi2, outlier", [(93.1, False), (-85.0, False), (-30.0, False), (150.0, False),
+                                           (30.0, True), (-150.0, True)])
+def test_aromatic_chi2_wells_are_the_rotamer_library_ones(chi2, outlier):
+    # Phe/Tyr rotamers of the penultimate library (Lovell et al. 2000): p90, t80, m-85 and m-30; χ2 is
+    # 180°-symmetric, so m-30 (χ1 ≈ −65°, χ2 ≈ −30°) is also χ2 ≈ 150°. χ2 ≈ ±30°+180k lies in none.
+    t = _helix(3, phi=-65.0, psi=140.0, seq="AYA", N_CA_CB_CG_diangle=-65.0, CA_CB_CG_CD1_diangle=chi2,
+               CA_CB_CG_CD2_diangle=chi2 + 180.0)
+    _, chi = md.compute_chi2(t)
+    assert np.degrees(chi[0, 0]) == pytest.approx((chi2 + 180.0) % 360.0 - 180.0, abs=0.5)
+    assert V.rotamer_outliers(t)["outlier"][0, 0] == outlier
 
 
 def test_outliers_by_residue_names_the_residues_and_their_frame_fractions():
