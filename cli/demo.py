@@ -31,13 +31,15 @@ from starmd_cli.common import handle_errors
 @click.option("--noise-scale", type=float, default=1.0, show_default=True, help="scale of the reverse-SDE noise")
 @click.option("--torsion-temperature", type=float, default=None,
               help="temperature of the torsion-head sampling (default: the rollout spec's; 1 = the model's distribution)")
+@click.option("--dihedral-sigma", type=float, default=None,
+              help="rad; width of the pull of each φ/ψ towards the torsion head's sample (default: the rollout spec's)")
 @click.option("--no-refine", is_flag=True, help="write the network's raw frames and torsions (no peptide-bond refinement, "
               "no proline fixes)")
 @click.option("--no-figures", is_flag=True)
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @handle_errors
 def demo(checkpoint, manifest, protein, n_frames, steps, window, seed, out, max_ca_jump, start_t, sampler, noise_scale, torsion_temperature,
-         no_refine, no_figures, quiet):
+         dihedral_sigma, no_refine, no_figures, quiet):
     """Generate a long trajectory for a held-out peptide and print how it compares with its MD
     (oracle = second MD replica; floors = static and random-walk baselines)."""
     from starmd.demo import run_demo
@@ -46,7 +48,8 @@ def demo(checkpoint, manifest, protein, n_frames, steps, window, seed, out, max_
     res = run_demo(checkpoint=checkpoint, manifest=manifest, protein=protein, n_frames=n_frames, steps=steps,
                    window=window, seed=seed, out=out, progress=not quiet, make_figures=not no_figures,
                    max_ca_jump=max_ca_jump, start_t=start_t, noise_scale=noise_scale, sampler=sampler,
-                   refine_backbone=not no_refine, torsion_temperature=torsion_temperature)
+                   refine_backbone=not no_refine, torsion_temperature=torsion_temperature,
+                   dihedral_sigma=dihedral_sigma)
     console = print_report_table(res.report, f"starmd demo: {res.protein}, {n_frames} frames vs reference MD")
     console.print(f"rollout: {res.rollout_summary}")
     if res.stopped_early:

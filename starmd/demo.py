@@ -48,8 +48,9 @@ def run_demo(checkpoint: str | Path = DEFAULT_CHECKPOINT, manifest: str | Path =
              n_frames: int = 1000, steps: int = 20, window: int | None = 32, seed: int = 0, out: str | Path = "demo_out",
              progress: bool = True, make_figures: bool = True, max_ca_jump: float = 10.0, start_t: float = 1.0,
              noise_scale: float = 1.0, sampler: str = "renoise", refine_backbone: bool = True,
-             torsion_temperature: float | None = None) -> DemoResult:
-    """Roll out ``checkpoint`` from a held-out protein of ``manifest`` and evaluate it (see module doc)."""
+             torsion_temperature: float | None = None, dihedral_sigma: float | None = None) -> DemoResult:
+    """Roll out ``checkpoint`` from a held-out protein of ``manifest`` and evaluate it (see module doc).
+    ``torsion_temperature`` and ``dihedral_sigma`` (rad): None keeps the :class:`RolloutSpec` default."""
     import os
 
     import torch
@@ -74,7 +75,8 @@ def run_demo(checkpoint: str | Path = DEFAULT_CHECKPOINT, manifest: str | Path =
     spec = validate_spec(RolloutSpec, dict(
         n_frames=n_frames, dt_ns=dt_ns, steps=steps, window=window, seed=seed, max_ca_jump=max_ca_jump, start_t=start_t,
         noise_scale=noise_scale, sampler=sampler, refine_backbone=refine_backbone,
-        **({} if torsion_temperature is None else {"torsion_temperature": torsion_temperature})), source="demo options")
+        **{k: v for k, v in (("torsion_temperature", torsion_temperature), ("dihedral_sigma", dihedral_sigma)) if v is not None}),
+        source="demo options")
     res = rollout(checkpoint, entry.replicas[0], topology=entry.topology, start_frame=0, out=gen, spec=spec, progress=progress,
                   raise_on_stop=False)
     if res.n_frames < 2:

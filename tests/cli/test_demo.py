@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -43,17 +44,20 @@ def test_demo_passes_its_rollout_switches(monkeypatch):
         raise starmd.demo.InputError("stop here")
 
     monkeypatch.setattr(starmd.demo, "run_demo", fake)
-    res = CliRunner().invoke(cli, ["demo", "--no-refine", "--sampler", "sde", "--frames", "7", "--torsion-temperature", "0.5"])
+    res = CliRunner().invoke(cli, ["demo", "--no-refine", "--sampler", "sde", "--frames", "7", "--torsion-temperature", "0.5",
+                                   "--dihedral-sigma", "0.05"])
     assert res.exit_code == 2 and "stop here" in res.output
     assert seen["refine_backbone"] is False and seen["sampler"] == "sde" and seen["n_frames"] == 7
-    assert seen["torsion_temperature"] == 0.5
+    assert seen["torsion_temperature"] == 0.5 and seen["dihedral_sigma"] == 0.05
     CliRunner().invoke(cli, ["demo"])
-    assert seen["torsion_temperature"] is None  # None: the rollout spec's default
+    assert seen["torsion_temperature"] is None and seen["dihedral_sigma"] is None  # None: the rollout spec's default
 
 
-def test_demo_refuses_a_bad_option_in_one_line():
+@pytest.mark.parametrize("option, field", [("--torsion-temperature", "torsion_temperature"),
+                                           ("--dihedral-sigma", "dihedral_sigma")])
+def test_demo_refuses_a_bad_option_in_one_line(option, field):
     root = Path(__file__).resolve().parents[2]
     res = CliRunner().invoke(cli, ["demo", "--checkpoint", str(root / "checkpoints" / "default.ckpt"), "--manifest",
-                                   str(root / "data" / "manifest.yaml"), "--torsion-temperature", "0", "--frames", "2"])
+                                   str(root / "data" / "manifest.yaml"), option, "0", "--frames", "2"])
     assert res.exit_code == 2 and res.output.count("\n") == 1
-    assert "torsion_temperature" in res.output and "greater than 0" in res.output
+    assert f"{field}: Input should be greater than 0" in res.output
