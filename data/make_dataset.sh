@@ -75,4 +75,15 @@ head = ("# The bundled data set (manifest.yaml) plus 6 training peptides of 10-1
 (out / "manifest_long.yaml").write_text(head + yaml.safe_dump(base, sort_keys=False))
 PY
 fi
+if [ "${VALIDATION:-1}" = 1 ]; then
+  # A random 10-residue validation peptide (random.seed(29)), never trained on: the rollout settings
+  # (torsion temperature, φ/ψ restraint width) are chosen on it and on CPAE, not on the test peptides.
+  echo "=== VDNYYLDTNP (validation, ${VAL_NS:-1} ns) $(date -u +%FT%TZ)"
+  "$STARMD" simulate --sequence VDNYYLDTNP --name VDNYYLDTNP --split test --length-ns "${VAL_NS:-1}" \
+    --out "$OUT/.validation" "${COMMON[@]:2}" --quiet
+  mkdir -p "$OUT/VDNYYLDTNP"
+  cp "$OUT/.validation/VDNYYLDTNP/"VDNYYLDTNP* "$OUT/VDNYYLDTNP/"
+  { echo "# Validation peptide for choosing rollout settings (see README.md); not in manifest.yaml, never trained on."
+    cat "$OUT/.validation/manifest.yaml"; } > "$OUT/manifest_validation.yaml"
+fi
 echo "=== done $(date -u +%FT%TZ)"

@@ -14,7 +14,8 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 MANIFEST = yaml.safe_load((DATA / "manifest.yaml").read_text())
 ENTRIES = {e["name"]: e for e in MANIFEST["proteins"]}
 LONG = yaml.safe_load((DATA / "manifest_long.yaml").read_text())  # + candidate training peptides
-ALL = {e["name"]: e for e in LONG["proteins"]}
+VALIDATION = yaml.safe_load((DATA / "manifest_validation.yaml").read_text())  # for choosing rollout settings
+ALL = {e["name"]: e for e in LONG["proteins"] + VALIDATION["proteins"]}
 # held-out peptides: frames per replica at 10 ps (data/README.md)
 TEST_FRAMES = {"YPGE": 300, "FDKA": 300, "HSTV": 300, "GYDPETGTWG": 500}
 
@@ -32,6 +33,12 @@ def test_the_long_manifest_is_the_bundled_one_plus_training_peptides():
     assert LONG["proteins"][: len(MANIFEST["proteins"])] == MANIFEST["proteins"]  # the bundled entries, unchanged
     extra = LONG["proteins"][len(MANIFEST["proteins"]):]
     assert extra and all(e["split"] == "train" and len(e["name"]) >= 10 for e in extra)
+
+
+def test_the_validation_peptide_is_in_no_training_manifest():
+    names = [e["name"] for e in VALIDATION["proteins"]]
+    assert names == ["VDNYYLDTNP"]
+    assert not set(names) & {e["name"] for e in LONG["proteins"]}  # manifest_long includes manifest.yaml
 
 
 @pytest.mark.parametrize("name", sorted(ALL))
