@@ -277,7 +277,8 @@ def refine_peptide_bonds(frames: Rigid, linked: torch.Tensor, dihedrals: torch.T
     (radians, optional): φ and ψ per residue to pull the backbone towards (σ ``sigma_dihedral``),
     e.g. a sample of the model's torsion head. ``proline`` bool [S, N] / [N] (optional): residues
     whose φ the pyrrolidine ring holds (``PROLINE_PHI_DEG``); their φ is pulled (σ ``sigma_proline``
-    rad) to the given target when it lies in that window, else to the window's centre, with or
+    rad, or ``sigma_dihedral`` where that is tighter: the ring holds φ at least as firmly as anything
+    holds another residue's φ/ψ) to the given target when it lies in that window, else to the window's centre, with or
     without ``dihedrals``: in a frame representation nothing else ties the preceding C to the ring,
     so without this term a generated proline can take a φ no proline can have. Returns refined
     frames of the same shape, dtype and device. The least-squares energy of the module docstring is minimised by damped Gauss–Newton
@@ -304,7 +305,7 @@ def refine_peptide_bonds(frames: Rigid, linked: torch.Tensor, dihedrals: torch.T
         dihedral_weights = torch.ones_like(targets)
     if proline is not None and bool(torch.as_tensor(proline).any()):
         targets, dihedral_weights = _proline_phi(torch.as_tensor(proline, dtype=torch.bool).to(cpu)[..., 1:].expand_as(linked),
-                                                 targets, dihedral_weights, sigma_dihedral / sigma_proline)
+                                                 targets, dihedral_weights, sigma_dihedral / min(sigma_proline, sigma_dihedral))
     if targets is not None:
         todo = torch.ones_like(todo)
     if not bool(todo.any()):

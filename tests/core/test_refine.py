@@ -204,3 +204,21 @@ def test_proline_phi_stays_in_the_ring_window(peptide_features):
     bent = _perturb(truth, angle=0.3, shift=0.3, seed=7)
     alone = refine_peptide_bonds(bent, linked, proline=proline, sigma_proline=0.05)
     assert bool(((phi(alone) > lo - 5) & (phi(alone) < hi + 5)).all())
+
+
+def test_proline_pull_is_never_looser_than_the_other_dihedrals(peptide_features):
+    # with every φ/ψ pulled at σ = 0.03 rad, the default proline σ (0.1 rad) tightens to 0.03 too:
+    # otherwise the neighbours' pulls would win over the ring (generated Pro φ ≈ −30° at σ_φψ = 0.05)
+    from starmd.core.protein import RESTYPE_ORDER
+
+    truth = _frames(peptide_features, 2)
+    linked = torch.ones(truth.shape[-1] - 1, dtype=torch.bool)
+    k = peptide_features.sequence.index("P")
+    proline = torch.tensor([RESTYPE_ORDER[c] == RESTYPE_ORDER["P"] for c in peptide_features.sequence])
+    target = backbone_dihedrals(truth)
+    target[:, k, 0] = math.radians(-140.0)
+    default = refine_peptide_bonds(truth, linked, dihedrals=target, sigma_dihedral=0.03, proline=proline)
+    tight = refine_peptide_bonds(truth, linked, dihedrals=target, sigma_dihedral=0.03, sigma_proline=0.03, proline=proline)
+    loose = refine_peptide_bonds(truth, linked, dihedrals=target, sigma_dihedral=0.03, sigma_proline=0.3, proline=proline)
+    torch.testing.assert_close(default.trans, tight.trans)
+    torch.testing.assert_close(loose.trans, tight.trans)
