@@ -287,15 +287,16 @@ class RolloutSpec(Spec):
         True, description="with refine_backbone: also pull each residue's φ/ψ towards the torsion head's (sampled) "
         "φ/ψ, so the backbone follows the head's Ramachandran distribution")
     dihedral_sigma: float = Field(
-        0.1, gt=0, description="rad; with refine_dihedrals: the restraint width of φ/ψ about the head's sample "
-        "(smaller: the backbone follows the torsion head more closely and the frames' own φ/ψ less)")
+        0.05, gt=0, description="rad; with refine_dihedrals: the restraint width of φ/ψ about the head's sample "
+        "(smaller: the backbone follows the torsion head more closely and the frames' own φ/ψ less; 0.05 chosen "
+        "on the validation peptides, BENCHMARKS.md)")
     torsions: Literal["sample", "mean"] = Field(
         "sample", description="categorical torsion heads: sample each frame's torsions from the predicted "
         "distribution, or take its circular mean (ignored by regression heads)")
     torsion_temperature: float = Field(
-        0.7, gt=0, description="with torsions: sample, draw bins from softmax(logits / T): 1 is the model's own "
+        0.5, gt=0, description="with torsions: sample, draw bins from softmax(logits / T): 1 is the model's own "
         "distribution, < 1 sharpens it towards its likely bins (fewer rotamer/Ramachandran outliers, a little less "
-        "spread; 0.7 measured best for the shipped model, BENCHMARKS.md)")
+        "spread; 0.5 chosen on the validation peptides for the shipped model, BENCHMARKS.md)")
     start_t: float = Field(1.0, gt=0, le=1, description="1: each frame starts from the prior (the paper); < 1: from the "
                            "previous frame noised to this diffusion time (SDEdit-style warm start)")
 
