@@ -13,7 +13,7 @@ import yaml
 DATA = Path(__file__).resolve().parent.parent / "data"
 MANIFEST = yaml.safe_load((DATA / "manifest.yaml").read_text())
 ENTRIES = {e["name"]: e for e in MANIFEST["proteins"]}
-LONG = yaml.safe_load((DATA / "manifest_long.yaml").read_text())  # + candidate training peptides
+LONG = yaml.safe_load((DATA / "manifest_long.yaml").read_text())  # + the 10-12-mers the default model trains on
 VALIDATION = yaml.safe_load((DATA / "manifest_validation.yaml").read_text())  # for choosing rollout settings
 ALL = {e["name"]: e for e in LONG["proteins"] + VALIDATION["proteins"]}
 # held-out peptides: frames per replica at 10 ps (data/README.md)
