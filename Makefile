@@ -24,5 +24,12 @@ demo:
 bench:
 	$(BIN)/python benchmarks/run_all.py
 
+# regenerate the bundled MD (data/README.md; ~2 h on one core, resumable) and retrain the default model (~30 min)
+data:
+	bash data/make_dataset.sh
+
+model:
+	$(BIN)/starmd train --spec checkpoints/default.train.yaml
+
 clean:
 	rm -rf .pytest_cache .ruff_cache .hypothesis build *.egg-info

@@ -7,8 +7,10 @@
 #
 # Environment overrides: STARMD (the command), OUT (output folder), TRAIN_NS / TEST_NS (production
 # per replica of the first training / the test tetrapeptides), EXTRA_NS (the other training
-# peptides), LONG_TEST_NS (the 10-residue test peptide), THREADS (OpenMM CPU threads). Defaults
-# reproduce the committed data (1 CPU thread; about 75 minutes on one core of a 2-core machine).
+# peptides), LONG_TEST_NS (the 10-residue test peptide), THREADS (OpenMM CPU threads), CANDIDATES=0 /
+# VALIDATION=0 (skip the 10-12-mers / the validation peptide), VAL_NS (its length). Defaults
+# reproduce the committed data (1 CPU thread; about 2 hours on one core of a 2-core machine, with the
+# 5-ns 10-mer, the six 10-12-mers and the validation peptide).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STARMD=${STARMD:-.venv/bin/starmd}
